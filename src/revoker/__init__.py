@@ -1,0 +1,1 @@
+"""revoker: JWT verification with real revocation."""

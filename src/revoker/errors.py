@@ -1,0 +1,179 @@
+"""Every error revoker raises, each with a stable reason code.
+
+The tree::
+
+    RevokerError                      reason, http_status, exit_code
+    ├── TokenRejected                 401: the token is bad (never a dependency)
+    │   ├── MalformedToken            malformed
+    │   ├── TokenTooLarge             too_large
+    │   ├── UnsupportedAlgorithm      unsupported_alg
+    │   ├── UnknownKid                unknown_kid
+    │   ├── BadSignature              bad_signature
+    │   ├── TokenExpired              expired
+    │   ├── TokenNotYetValid          not_yet_valid
+    │   ├── IssuedInFuture            issued_in_future
+    │   ├── WrongIssuer               wrong_issuer
+    │   ├── WrongAudience             wrong_audience
+    │   ├── WrongTokenUse             wrong_token_use
+    │   ├── MissingClaim              missing_claim
+    │   └── LifetimeTooLong           lifetime_too_long
+    ├── CannotDecide                  503: a dependency is down, not the token's fault
+    │   ├── JwksUnavailable           jwks_unavailable
+    │   └── RegistryStale             registry_stale
+    ├── StoreError                    503: the rule store failed an operation
+    └── ConfigurationError            exit 2: revoker was set up wrongly
+
+The service, the Lambda adapter and the CLI map any of them with one rule: read
+``reason``, ``http_status`` and ``exit_code`` off the instance. Messages name a
+claim and the value expected, never the token itself.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "REASONS",
+    "BadSignature",
+    "CannotDecide",
+    "ConfigurationError",
+    "IssuedInFuture",
+    "JwksUnavailable",
+    "LifetimeTooLong",
+    "MalformedToken",
+    "MissingClaim",
+    "RegistryStale",
+    "RevokerError",
+    "StoreError",
+    "TokenExpired",
+    "TokenNotYetValid",
+    "TokenRejected",
+    "TokenTooLarge",
+    "UnknownKid",
+    "UnsupportedAlgorithm",
+    "WrongAudience",
+    "WrongIssuer",
+    "WrongTokenUse",
+]
+
+#: Every reason code a decision can carry, in the order of design.md.
+REASONS: tuple[str, ...] = (
+    "allowed",
+    "malformed",
+    "too_large",
+    "unsupported_alg",
+    "unknown_kid",
+    "bad_signature",
+    "expired",
+    "not_yet_valid",
+    "issued_in_future",
+    "wrong_issuer",
+    "wrong_audience",
+    "wrong_token_use",
+    "missing_claim",
+    "lifetime_too_long",
+    "revoked_token",
+    "revoked_family",
+    "revoked_session",
+    "revoked_subject",
+    "revoked_client",
+    "revoked_key",
+    "revoked_issuer",
+    "registry_stale",
+    "jwks_unavailable",
+)
+
+
+class RevokerError(Exception):
+    """Base of every revoker error; carries a reason code, an HTTP status and an exit code."""
+
+    reason: ClassVar[str] = "error"
+    http_status: ClassVar[int] = 500
+    exit_code: ClassVar[int] = 1
+
+
+class TokenRejected(RevokerError):
+    """The token itself is not acceptable: a 401, never a 5xx."""
+
+    http_status = 401
+
+
+class MalformedToken(TokenRejected):
+    reason = "malformed"
+
+
+class TokenTooLarge(TokenRejected):
+    reason = "too_large"
+
+
+class UnsupportedAlgorithm(TokenRejected):
+    reason = "unsupported_alg"
+
+
+class UnknownKid(TokenRejected):
+    reason = "unknown_kid"
+
+
+class BadSignature(TokenRejected):
+    reason = "bad_signature"
+
+
+class TokenExpired(TokenRejected):
+    reason = "expired"
+
+
+class TokenNotYetValid(TokenRejected):
+    reason = "not_yet_valid"
+
+
+class IssuedInFuture(TokenRejected):
+    reason = "issued_in_future"
+
+
+class WrongIssuer(TokenRejected):
+    reason = "wrong_issuer"
+
+
+class WrongAudience(TokenRejected):
+    reason = "wrong_audience"
+
+
+class WrongTokenUse(TokenRejected):
+    reason = "wrong_token_use"
+
+
+class MissingClaim(TokenRejected):
+    reason = "missing_claim"
+
+
+class LifetimeTooLong(TokenRejected):
+    reason = "lifetime_too_long"
+
+
+class CannotDecide(RevokerError):
+    """A dependency failed; the token may be fine. Distinct from a bad token."""
+
+    http_status = 503
+
+
+class JwksUnavailable(CannotDecide):
+    reason = "jwks_unavailable"
+
+
+class RegistryStale(CannotDecide):
+    reason = "registry_stale"
+
+
+class StoreError(RevokerError):
+    """The rule store could not complete an operation (write, read, connect)."""
+
+    reason = "store_error"
+    http_status = 503
+
+
+class ConfigurationError(RevokerError):
+    """revoker was configured wrongly: a one-line message and exit code 2."""
+
+    reason = "configuration"
+    http_status = 500
+    exit_code = 2

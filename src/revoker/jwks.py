@@ -1,0 +1,284 @@
+"""Signing keys: where they come from, and a cache that cannot be stampeded.
+
+Keys come from one of three places (``JwksSource``): a JWKS URL, OIDC
+discovery, or the Cognito convention. ``JwksCache`` keeps them with a TTL;
+concurrent misses share one fetch; an unknown ``kid`` may trigger a refetch
+at most once per cooldown (a "penalty box"), so a flood of tokens with random
+kids costs a handful of fetches; and a failed refetch leaves the cached keys
+serving. Keys are never taken from the token (``jwk``, ``jku``, ``x5u``,
+``x5c`` are ignored by design): only this cache supplies them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+from revoker.clock import Clock, SystemClock
+from revoker.errors import ConfigurationError, JwksUnavailable, UnknownKid
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "DEFAULT_COOLDOWN_SECONDS",
+    "DEFAULT_TTL_SECONDS",
+    "HttpJwksFetcher",
+    "JwksCache",
+    "JwksFetcher",
+    "JwksSource",
+    "PublicKey",
+    "SigningKey",
+    "cognito_issuer",
+    "parse_jwks",
+]
+
+log = logging.getLogger("revoker.jwks")
+
+DEFAULT_TTL_SECONDS = 3600.0
+DEFAULT_COOLDOWN_SECONDS = 10.0
+MAX_DOCUMENT_BYTES = 512 * 1024
+MIN_RSA_BITS = 2048
+
+PublicKey = (
+    rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
+)
+
+_COGNITO_POOL_ID = re.compile(r"(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)_[0-9A-Za-z]+")
+
+
+def cognito_issuer(region: str, user_pool_id: str) -> str:
+    """The issuer of a Cognito user pool: ``https://cognito-idp.{region}.amazonaws.com/{id}``."""
+    match = _COGNITO_POOL_ID.fullmatch(user_pool_id)
+    if match is None:
+        raise ConfigurationError(
+            f"{user_pool_id!r} is not a Cognito user pool id (expected REGION_ID)"
+        )
+    if match["region"] != region:
+        raise ConfigurationError(
+            f"user pool {user_pool_id} lives in {match['region']}, not in region {region}"
+        )
+    return f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """One verification key from a JWKS, already imported."""
+
+    kid: str
+    kty: str
+    alg: str | None
+    key: PublicKey
+
+
+class JwksFetcher(Protocol):
+    """Fetches a JSON document; raises ``JwksUnavailable`` on any failure."""
+
+    def fetch_json(self, url: str) -> dict[str, Any]: ...
+
+
+class HttpJwksFetcher:
+    """Fetches JSON over HTTP(S) with httpx, with a timeout and a size cap."""
+
+    def __init__(
+        self, *, timeout_seconds: float = 3.0, client: httpx.Client | None = None
+    ) -> None:
+        import httpx  # noqa: PLC0415 - imported here so `import revoker` stays light
+
+        self._httpx = httpx
+        self._client = client or httpx.Client(
+            timeout=httpx.Timeout(timeout_seconds), follow_redirects=False
+        )
+
+    def fetch_json(self, url: str) -> dict[str, Any]:
+        httpx = self._httpx
+        try:
+            response = self._client.get(url, headers={"Accept": "application/json"})
+        except httpx.HTTPError as exc:
+            raise JwksUnavailable(f"fetching {url} failed: {type(exc).__name__}") from exc
+        if response.status_code != 200:
+            raise JwksUnavailable(f"fetching {url} returned HTTP {response.status_code}")
+        if len(response.content) > MAX_DOCUMENT_BYTES:
+            raise JwksUnavailable(f"{url} returned more than {MAX_DOCUMENT_BYTES} bytes")
+        try:
+            document = response.json()
+        except ValueError as exc:
+            raise JwksUnavailable(f"{url} did not return JSON") from exc
+        if not isinstance(document, dict):
+            raise JwksUnavailable(f"{url} did not return a JSON object")
+        return document
+
+    def close(self) -> None:
+        self._client.close()
+
+
+@dataclass(frozen=True, slots=True)
+class JwksSource:
+    """Where an issuer's keys live. Build one with a ``from_*`` constructor."""
+
+    jwks_url: str | None = None
+    discovery_issuer: str | None = None
+
+    @classmethod
+    def from_url(cls, jwks_url: str) -> JwksSource:
+        _require_http_url(jwks_url, "JWKS URL")
+        return cls(jwks_url=jwks_url)
+
+    @classmethod
+    def from_discovery(cls, issuer: str) -> JwksSource:
+        """OIDC discovery: ``{issuer}/.well-known/openid-configuration`` names ``jwks_uri``."""
+        _require_http_url(issuer, "issuer")
+        return cls(discovery_issuer=issuer)
+
+    @classmethod
+    def from_cognito(cls, region: str, user_pool_id: str) -> JwksSource:
+        """Cognito publishes at ``{issuer}/.well-known/jwks.json``; no discovery round trip."""
+        return cls(jwks_url=cognito_issuer(region, user_pool_id) + "/.well-known/jwks.json")
+
+    def resolve(self, fetcher: JwksFetcher) -> str:
+        """The JWKS URL, asking the discovery document when that is the source."""
+        if self.jwks_url is not None:
+            return self.jwks_url
+        issuer = self.discovery_issuer
+        assert issuer is not None  # noqa: S101 - guaranteed by the constructors
+        document = fetcher.fetch_json(issuer.rstrip("/") + "/.well-known/openid-configuration")
+        if document.get("issuer") != issuer:
+            raise JwksUnavailable("the discovery document names a different issuer")
+        jwks_uri = document.get("jwks_uri")
+        if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
+            raise JwksUnavailable("the discovery document has no usable jwks_uri")
+        return jwks_uri
+
+
+def _require_http_url(url: str, what: str) -> None:
+    if not url.startswith(("https://", "http://")):
+        raise ConfigurationError(f"the {what} must be an http(s) URL, not {url!r}")
+
+
+def _import_key(jwk: dict[str, Any]) -> PublicKey | None:
+    from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm  # noqa: PLC0415
+
+    kty = jwk.get("kty")
+    importer: Any = {"RSA": RSAAlgorithm, "EC": ECAlgorithm, "OKP": OKPAlgorithm}.get(str(kty))
+    if importer is None:
+        return None
+    key = importer.from_jwk(jwk)
+    if hasattr(key, "public_key"):  # a JWKS that leaks private parts still only verifies
+        key = key.public_key()
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        return None
+    if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        return key
+    if isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        return key
+    return None
+
+
+def parse_jwks(document: dict[str, Any]) -> dict[str, SigningKey]:
+    """Import every usable signing key of a JWKS, keyed by ``kid``; skip the rest with a log."""
+    entries = document.get("keys")
+    if not isinstance(entries, list):
+        raise JwksUnavailable("the JWKS has no 'keys' list")
+    keys: dict[str, SigningKey] = {}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        kid, use, alg = entry.get("kid"), entry.get("use"), entry.get("alg")
+        if not isinstance(kid, str) or use not in (None, "sig") or kid in keys:
+            log.warning("skipping a JWKS entry without a unique kid or not for signing")
+            continue
+        try:
+            key = _import_key(entry)
+        except Exception:  # noqa: BLE001 - any bad key is skipped, the rest still serve
+            key = None
+        if key is None:
+            log.warning("skipping JWKS key %r: unsupported or unusable", kid[:64])
+            continue
+        keys[kid] = SigningKey(
+            kid=kid, kty=str(entry["kty"]), alg=alg if isinstance(alg, str) else None, key=key
+        )
+    return keys
+
+
+class JwksCache:
+    """An issuer's keys with a TTL, one shared fetch, and an unknown-kid cooldown."""
+
+    def __init__(
+        self,
+        source: JwksSource,
+        *,
+        fetcher: JwksFetcher | None = None,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        cooldown_seconds: float = DEFAULT_COOLDOWN_SECONDS,
+        clock: Clock | None = None,
+    ) -> None:
+        self.source = source
+        self._fetcher = fetcher if fetcher is not None else HttpJwksFetcher()
+        self._ttl = ttl_seconds
+        self._cooldown = cooldown_seconds
+        self._clock = clock or SystemClock()
+        self._keys: dict[str, SigningKey] = {}
+        self._loaded_at: float | None = None
+        self._last_attempt: float | None = None
+        self._last_error: JwksUnavailable | None = None
+        self._generation = 0  # bumped after every fetch attempt, good or bad
+        self._fetch_lock = threading.Lock()
+        self.fetch_count = 0
+        self.failure_count = 0
+
+    @property
+    def kids(self) -> frozenset[str]:
+        return frozenset(self._keys)
+
+    def warm(self) -> None:
+        """Load the keys now (a Lambda's start); raise ``JwksUnavailable`` if that fails."""
+        self._fetch(self._generation, force=True)
+        if self._loaded_at is None and self._last_error is not None:
+            raise self._last_error
+
+    def get(self, kid: str) -> SigningKey:
+        """The key for ``kid``; raise ``UnknownKid`` or ``JwksUnavailable``."""
+        key = self._keys.get(kid)
+        now = self._clock()
+        loaded_at = self._loaded_at
+        if key is not None and loaded_at is not None and now - loaded_at < self._ttl:
+            return key
+        # A miss, an expired set, or nothing loaded yet: refetch if out of the penalty box.
+        generation = self._generation
+        if self._may_fetch(now):
+            self._fetch(generation, force=False)
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        if self._loaded_at is None:
+            raise self._last_error or JwksUnavailable("no signing keys could be loaded yet")
+        raise UnknownKid("the token's kid is not in the issuer's JWKS")
+
+    def _may_fetch(self, now: float) -> bool:
+        last = self._last_attempt
+        return last is None or now - last >= self._cooldown
+
+    def _fetch(self, generation: int, *, force: bool) -> None:
+        with self._fetch_lock:
+            if self._generation != generation and not force:
+                return  # another thread fetched while this one waited: share its result
+            self._last_attempt = self._clock()
+            self.fetch_count += 1
+            try:
+                url = self.source.resolve(self._fetcher)
+                keys = parse_jwks(self._fetcher.fetch_json(url))
+            except JwksUnavailable as exc:
+                self.failure_count += 1
+                self._last_error = exc
+                log.warning("JWKS fetch failed, cached keys keep serving: %s", exc)
+            else:
+                self._keys = keys
+                self._loaded_at = self._clock()
+                self._last_error = None
+            finally:
+                self._generation += 1

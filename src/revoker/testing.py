@@ -1,0 +1,142 @@
+"""Fakes for tests, ours and our users': a token factory, a static JWKS, a frozen clock.
+
+Nothing here touches the network. A ``TokenFactory`` mints Cognito-shaped
+tokens with its own key; ``StaticJwksFetcher`` hands its JWKS to a
+``JwksCache`` and counts the fetches.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+from revoker.clock import FrozenClock
+from revoker.errors import JwksUnavailable
+from revoker.jwks import JwksCache, JwksSource
+from revoker.signing import PrivateKey, generate_key, public_jwk, sign_compact
+from revoker.verify import VerificationPolicy, Verifier
+
+__all__ = [
+    "TEST_AUDIENCE",
+    "TEST_ISSUER",
+    "FrozenClock",
+    "StaticJwksFetcher",
+    "TokenFactory",
+]
+
+TEST_ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1"
+TEST_AUDIENCE = "testclient0123456789abcdef"
+TEST_JWKS_URL = TEST_ISSUER + "/.well-known/jwks.json"
+
+
+class StaticJwksFetcher:
+    """A ``JwksFetcher`` that serves a fixed document (or fails) and counts calls."""
+
+    def __init__(self, document: dict[str, Any] | None = None) -> None:
+        self.document = document
+        self.calls: list[str] = []
+
+    def fetch_json(self, url: str) -> dict[str, Any]:
+        self.calls.append(url)
+        if self.document is None:
+            raise JwksUnavailable("the static fetcher was told to fail")
+        return copy.deepcopy(self.document)
+
+
+class TokenFactory:
+    """Mints Cognito-shaped access and ID tokens signed by its own key."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str = TEST_ISSUER,
+        client_id: str = TEST_AUDIENCE,
+        alg: str = "RS256",
+        kid: str = "test-key-1",
+        clock: FrozenClock | None = None,
+        lifetime_seconds: int = 3600,
+    ) -> None:
+        self.issuer = issuer
+        self.client_id = client_id
+        self.alg = alg
+        self.kid = kid
+        self.clock = clock or FrozenClock(1_700_000_000)
+        self.lifetime_seconds = lifetime_seconds
+        self.key: PrivateKey = generate_key(alg)
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [public_jwk(self.key, kid=self.kid, alg=self.alg)]}
+
+    def sign(
+        self,
+        claims: dict[str, Any],
+        *,
+        header: dict[str, Any] | None = None,
+        key: PrivateKey | None = None,
+    ) -> str:
+        """Sign arbitrary claims; ``header`` replaces the default ``{kid, alg}``."""
+        return sign_compact(
+            header if header is not None else {"kid": self.kid, "alg": self.alg},
+            claims,
+            key or self.key,
+        )
+
+    def base_claims(self, token_use: str, **overrides: Any) -> dict[str, Any]:
+        now = int(self.clock())
+        claims: dict[str, Any] = {
+            "sub": overrides.pop("sub", "user-1"),
+            "iss": self.issuer,
+            "origin_jti": str(uuid.uuid4()),
+            "event_id": str(uuid.uuid4()),
+            "token_use": token_use,
+            "auth_time": now,
+            "iat": now,
+            "exp": now + self.lifetime_seconds,
+            "jti": str(uuid.uuid4()),
+        }
+        if token_use == "access":
+            claims.update(
+                client_id=self.client_id,
+                scope="aws.cognito.signin.user.admin",
+                username="alice",
+            )
+        else:
+            claims.update(
+                aud=self.client_id,
+                email="alice@example.com",
+                email_verified=True,
+            )
+            claims["cognito:username"] = "alice"
+        claims.update(overrides)
+        return {k: v for k, v in claims.items() if v is not None}
+
+    def access_token(self, **overrides: Any) -> str:
+        """An access token; pass ``claim=None`` to drop a claim."""
+        return self.sign(self.base_claims("access", **overrides))
+
+    def id_token(self, **overrides: Any) -> str:
+        """An ID token; pass ``claim=None`` to drop a claim."""
+        return self.sign(self.base_claims("id", **overrides))
+
+    def verifier(
+        self,
+        *,
+        audience: tuple[str, ...] | None = None,
+        token_use: frozenset[str] | None = frozenset({"id", "access"}),
+        **policy: Any,
+    ) -> Verifier:
+        """A verifier that trusts this factory's issuer and key, on its clock."""
+        policy.setdefault("algorithms", frozenset({self.alg}))
+        verification = VerificationPolicy(
+            issuers=(self.issuer,),
+            audience=audience if audience is not None else (self.client_id,),
+            token_use=token_use,
+            **policy,
+        )
+        cache = JwksCache(
+            JwksSource.from_url(self.issuer + "/.well-known/jwks.json"),
+            fetcher=StaticJwksFetcher(self.jwks()),
+            clock=self.clock,
+        )
+        return Verifier(verification, {self.issuer: cache}, clock=self.clock)

@@ -1,0 +1,141 @@
+"""Parse a compact JWS without trusting it.
+
+Nothing here checks a signature or a claim: ``parse_unverified`` only turns a
+string into a header, claims, the signing input and the signature, refusing
+anything that is not a plain compact JWS of bounded size. The strictness is
+deliberate: two parsers that disagree on a token are how JWT bugs are made.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from revoker.errors import MalformedToken, TokenTooLarge
+
+__all__ = [
+    "DEFAULT_MAX_TOKEN_BYTES",
+    "UnverifiedToken",
+    "b64url_decode",
+    "b64url_encode",
+    "parse_unverified",
+    "token_fingerprint",
+]
+
+DEFAULT_MAX_TOKEN_BYTES = 8 * 1024
+
+# Three base64url segments; the signature may be empty so that it fails as a
+# bad signature rather than as a parse error.
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+# In canonical base64url the bits past the last whole byte are zero, so a
+# 2-char tail may end only in these characters, and a 3-char tail in those.
+_CANONICAL_LAST_OF_2 = frozenset("AQgw")
+_CANONICAL_LAST_OF_3 = frozenset("AEIMQUYcgkosw048")
+
+
+@dataclass(frozen=True, slots=True)
+class UnverifiedToken:
+    """A compact JWS split and decoded, with nothing about it yet trusted."""
+
+    raw: str
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+
+def token_fingerprint(token: str | bytes) -> str:
+    """The first 16 hex digits of the token's SHA-256: what logs may show instead of it."""
+    data = token.encode("utf-8", "surrogatepass") if isinstance(token, str) else token
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def b64url_encode(data: bytes) -> str:
+    """Unpadded base64url, as JOSE writes it."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(segment: str) -> bytes:
+    """Strict unpadded base64url: no padding, no ``+`` or ``/``, no non-canonical tail."""
+    length = len(segment)
+    remainder = length % 4
+    if remainder == 1:
+        raise MalformedToken("a base64url segment has an impossible length")
+    if remainder == 2 and segment[-1] not in _CANONICAL_LAST_OF_2:
+        raise MalformedToken("a base64url segment is not canonical")
+    if remainder == 3 and segment[-1] not in _CANONICAL_LAST_OF_3:
+        raise MalformedToken("a base64url segment is not canonical")
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-length % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedToken("a segment is not base64url") from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise MalformedToken(f"JSON constant {name} is not allowed")
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise MalformedToken("a JSON object repeats a member name")
+    return obj
+
+
+def _json_object(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        text = data.decode("utf-8")
+        value = json.loads(
+            text,
+            object_pairs_hook=_object_without_duplicates,
+            parse_constant=_reject_constant,
+        )
+    except MalformedToken:
+        raise
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError (and a leading BOM) and integers
+        # past Python's digit limit; RecursionError covers deep nesting.
+        raise MalformedToken(f"the {what} is not valid UTF-8 JSON") from exc
+    if not isinstance(value, dict):
+        raise MalformedToken(f"the {what} is not a JSON object")
+    return value
+
+
+def parse_unverified(
+    token: str, *, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES
+) -> UnverifiedToken:
+    """Split and decode a compact JWS; raise ``TokenTooLarge`` or ``MalformedToken``.
+
+    Only compact JWS is accepted: JWE (five segments), the JSON serialisation
+    and nested JWTs (``cty: JWT``) are refused.
+    """
+    if not isinstance(token, str):
+        raise MalformedToken("a token must be a string")
+    if len(token) > max_bytes:
+        raise TokenTooLarge(f"the token is longer than {max_bytes} bytes")
+    if _COMPACT_JWS.fullmatch(token) is None:
+        raise MalformedToken("the token is not a compact JWS (three base64url segments)")
+    header_b64, payload_b64, signature_b64 = token.split(".")
+    header = _json_object(b64url_decode(header_b64), "header")
+    alg = header.get("alg")
+    if not isinstance(alg, str):
+        raise MalformedToken("the header has no string 'alg'")
+    if "enc" in header:
+        raise MalformedToken("JWE is not accepted")
+    cty = header.get("cty")
+    if isinstance(cty, str) and cty.upper() == "JWT":
+        raise MalformedToken("nested JWTs are not accepted")
+    claims = _json_object(b64url_decode(payload_b64), "payload")
+    return UnverifiedToken(
+        raw=token,
+        header=header,
+        claims=claims,
+        signing_input=f"{header_b64}.{payload_b64}".encode("ascii"),
+        signature=b64url_decode(signature_b64),
+    )
