@@ -21,7 +21,9 @@ The tree::
     │   ├── JwksUnavailable           jwks_unavailable
     │   └── RegistryStale             registry_stale
     ├── StoreError                    503: the rule store failed an operation
-    └── ConfigurationError            exit 2: revoker was set up wrongly
+    ├── ConfigurationError            exit 2: revoker was set up wrongly
+    ├── registry.InvalidRule          400, exit 2: a rule asked for with bad input
+    └── registry.RuleNotFound         404: no active rule has that id
 
 The service, the Lambda adapter and the CLI map any of them with one rule: read
 ``reason``, ``http_status`` and ``exit_code`` off the instance. Messages name a

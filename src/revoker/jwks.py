@@ -11,9 +11,11 @@ serving. Keys are never taken from the token (``jwk``, ``jku``, ``x5u``,
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -44,6 +46,8 @@ DEFAULT_TTL_SECONDS = 3600.0
 DEFAULT_COOLDOWN_SECONDS = 10.0
 MAX_DOCUMENT_BYTES = 512 * 1024
 MIN_RSA_BITS = 2048
+# A caller waiting on another's fetch gives up after this; the fetch has its own timeout.
+JOIN_TIMEOUT_SECONDS = 30.0
 
 PublicKey = (
     rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
@@ -83,14 +87,14 @@ class JwksFetcher(Protocol):
 
 
 class HttpJwksFetcher:
-    """Fetches JSON over HTTP(S) with httpx, with a timeout and a size cap."""
+    """Fetches JSON over HTTP(S) with httpx: a total deadline, a size cap, no redirects."""
 
-    def __init__(
-        self, *, timeout_seconds: float = 3.0, client: httpx.Client | None = None
-    ) -> None:
+    def __init__(self, *, timeout_seconds: float = 3.0, client: httpx.Client | None = None) -> None:
         import httpx  # noqa: PLC0415 - imported here so `import revoker` stays light
 
         self._httpx = httpx
+        self._timeout = timeout_seconds
+        self._owns_client = client is None
         self._client = client or httpx.Client(
             timeout=httpx.Timeout(timeout_seconds), follow_redirects=False
         )
@@ -98,23 +102,42 @@ class HttpJwksFetcher:
     def fetch_json(self, url: str) -> dict[str, Any]:
         httpx = self._httpx
         try:
-            response = self._client.get(url, headers={"Accept": "application/json"})
-        except httpx.HTTPError as exc:
+            body = self._read_capped(url)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise JwksUnavailable(f"fetching {url} failed: {type(exc).__name__}") from exc
-        if response.status_code != 200:
-            raise JwksUnavailable(f"fetching {url} returned HTTP {response.status_code}")
-        if len(response.content) > MAX_DOCUMENT_BYTES:
-            raise JwksUnavailable(f"{url} returned more than {MAX_DOCUMENT_BYTES} bytes")
         try:
-            document = response.json()
-        except ValueError as exc:
+            document = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            # ValueError covers bad JSON and bad UTF-8; RecursionError deep nesting.
             raise JwksUnavailable(f"{url} did not return JSON") from exc
         if not isinstance(document, dict):
             raise JwksUnavailable(f"{url} did not return a JSON object")
         return document
 
+    def _read_capped(self, url: str) -> bytes:
+        # httpx's timeouts bound each read, not the whole response: a server
+        # trickling a byte at a time is cut off by this deadline instead.
+        deadline = time.monotonic() + self._timeout
+        headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
+        with self._client.stream("GET", url, headers=headers) as response:
+            if response.status_code != 200:
+                raise JwksUnavailable(f"fetching {url} returned HTTP {response.status_code}")
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_DOCUMENT_BYTES:
+                raise JwksUnavailable(f"{url} returned more than {MAX_DOCUMENT_BYTES} bytes")
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_DOCUMENT_BYTES:
+                    raise JwksUnavailable(f"{url} returned more than {MAX_DOCUMENT_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise JwksUnavailable(f"fetching {url} took longer than {self._timeout}s")
+        return bytes(body)
+
     def close(self) -> None:
-        self._client.close()
+        """Close the HTTP client, if this fetcher created it."""
+        if self._owns_client:
+            self._client.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,12 +245,13 @@ class JwksCache:
         self._ttl = ttl_seconds
         self._cooldown = cooldown_seconds
         self._clock = clock or SystemClock()
+        # The lock guards the fields below and is never held during I/O.
+        self._lock = threading.Lock()
         self._keys: dict[str, SigningKey] = {}
         self._loaded_at: float | None = None
         self._last_attempt: float | None = None
         self._last_error: JwksUnavailable | None = None
-        self._generation = 0  # bumped after every fetch attempt, good or bad
-        self._fetch_lock = threading.Lock()
+        self._in_flight: threading.Event | None = None
         self.fetch_count = 0
         self.failure_count = 0
 
@@ -237,48 +261,76 @@ class JwksCache:
 
     def warm(self) -> None:
         """Load the keys now (a Lambda's start); raise ``JwksUnavailable`` if that fails."""
-        self._fetch(self._generation, force=True)
-        if self._loaded_at is None and self._last_error is not None:
-            raise self._last_error
+        error = self._refresh(self._clock(), force=True)
+        if error is not None:
+            raise error
+        if self._loaded_at is None:
+            raise self._last_error or JwksUnavailable("no signing keys could be loaded yet")
 
     def get(self, kid: str) -> SigningKey:
         """The key for ``kid``; raise ``UnknownKid`` or ``JwksUnavailable``."""
-        key = self._keys.get(kid)
         now = self._clock()
+        key = self._keys.get(kid)
         loaded_at = self._loaded_at
         if key is not None and loaded_at is not None and now - loaded_at < self._ttl:
             return key
         # A miss, an expired set, or nothing loaded yet: refetch if out of the penalty box.
-        generation = self._generation
-        if self._may_fetch(now):
-            self._fetch(generation, force=False)
+        self._refresh(now, force=False)
         key = self._keys.get(kid)
         if key is not None:
             return key
-        if self._loaded_at is None:
+        # While the key source is failing, a missing kid may be a key we could not
+        # fetch: that is "cannot decide", not a bad token.
+        if self._loaded_at is None or self._last_error is not None:
             raise self._last_error or JwksUnavailable("no signing keys could be loaded yet")
         raise UnknownKid("the token's kid is not in the issuer's JWKS")
+
+    def _refresh(self, now: float, *, force: bool) -> JwksUnavailable | None:
+        """Fetch unless in the penalty box; a caller that finds a fetch in flight waits for it.
+
+        Returns the error of the fetch this call ran, if it ran one and it failed.
+        """
+        with self._lock:
+            in_flight = self._in_flight
+            leader = in_flight is None and (force or self._may_fetch(now))
+            if leader:
+                in_flight = self._in_flight = threading.Event()
+                self._last_attempt = now
+                self.fetch_count += 1
+        if in_flight is None:
+            return None  # in the penalty box: answer from what is cached
+        if not leader:
+            in_flight.wait(JOIN_TIMEOUT_SECONDS)
+            return None
+        keys: dict[str, SigningKey] | None = None
+        error: JwksUnavailable | None = None
+        try:
+            keys = self._load()
+        except JwksUnavailable as exc:
+            error = exc
+            log.warning("JWKS fetch failed, cached keys keep serving: %s", exc)
+        finally:  # even on KeyboardInterrupt, waiters must be released
+            with self._lock:
+                if keys is not None:
+                    self._keys = keys
+                    self._loaded_at = self._clock()
+                    self._last_error = None
+                else:
+                    self.failure_count += 1
+                    self._last_error = error or JwksUnavailable("the JWKS fetch was interrupted")
+                self._in_flight = None
+            in_flight.set()
+        return error
 
     def _may_fetch(self, now: float) -> bool:
         last = self._last_attempt
         return last is None or now - last >= self._cooldown
 
-    def _fetch(self, generation: int, *, force: bool) -> None:
-        with self._fetch_lock:
-            if self._generation != generation and not force:
-                return  # another thread fetched while this one waited: share its result
-            self._last_attempt = self._clock()
-            self.fetch_count += 1
-            try:
-                url = self.source.resolve(self._fetcher)
-                keys = parse_jwks(self._fetcher.fetch_json(url))
-            except JwksUnavailable as exc:
-                self.failure_count += 1
-                self._last_error = exc
-                log.warning("JWKS fetch failed, cached keys keep serving: %s", exc)
-            else:
-                self._keys = keys
-                self._loaded_at = self._clock()
-                self._last_error = None
-            finally:
-                self._generation += 1
+    def _load(self) -> dict[str, SigningKey]:
+        try:
+            url = self.source.resolve(self._fetcher)
+            return parse_jwks(self._fetcher.fetch_json(url))
+        except JwksUnavailable:
+            raise
+        except Exception as exc:  # a broken fetcher means "cannot decide", not a 500
+            raise JwksUnavailable(f"the JWKS fetcher failed: {type(exc).__name__}") from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -15,14 +16,22 @@ __all__ = ["PrivateKey", "generate_key", "public_jwk", "sign_compact"]
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
-_HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "256": hashes.SHA256,
+    "384": hashes.SHA384,
+    "512": hashes.SHA512,
+}
 
 
 def generate_key(alg: str = "RS256") -> PrivateKey:
     """A fresh private key suited to ``alg`` (RSA 2048, P-256/384/521 or Ed25519)."""
     if alg.startswith(("RS", "PS")):
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    curves = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
+    curves: dict[str, Callable[[], ec.EllipticCurve]] = {
+        "ES256": ec.SECP256R1,
+        "ES384": ec.SECP384R1,
+        "ES512": ec.SECP521R1,
+    }
     if alg in curves:
         return ec.generate_private_key(curves[alg]())
     if alg == "EdDSA":
@@ -68,5 +77,6 @@ def public_jwk(key: PrivateKey, *, kid: str, alg: str) -> dict[str, Any]:
         jwk = ECAlgorithm.to_jwk(public, as_dict=True)
     else:
         jwk = OKPAlgorithm.to_jwk(public, as_dict=True)
+    jwk.pop("key_ops", None)  # PyJWT adds it; issuers such as Cognito do not publish it
     jwk.update({"kid": kid, "alg": alg, "use": "sig"})
     return jwk

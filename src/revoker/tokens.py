@@ -32,6 +32,7 @@ DEFAULT_MAX_TOKEN_BYTES = 8 * 1024
 # Three base64url segments; the signature may be empty so that it fails as a
 # bad signature rather than as a parse error.
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 # In canonical base64url the bits past the last whole byte are zero, so a
 # 2-char tail may end only in these characters, and a 3-char tail in those.
@@ -63,6 +64,14 @@ def b64url_encode(data: bytes) -> str:
 
 def b64url_decode(segment: str) -> bytes:
     """Strict unpadded base64url: no padding, no ``+`` or ``/``, no non-canonical tail."""
+    # The standard decoder takes "=", "+" and "/" and skips other junk; refuse them first.
+    if not isinstance(segment, str) or _B64URL.fullmatch(segment) is None:
+        raise MalformedToken("a segment is not base64url")
+    return _decode_segment(segment)
+
+
+def _decode_segment(segment: str) -> bytes:
+    # The caller has already checked the alphabet (the whole-token regex does it once).
     length = len(segment)
     remainder = length % 4
     if remainder == 1:
@@ -107,9 +116,7 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
     return value
 
 
-def parse_unverified(
-    token: str, *, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES
-) -> UnverifiedToken:
+def parse_unverified(token: str, *, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> UnverifiedToken:
     """Split and decode a compact JWS; raise ``TokenTooLarge`` or ``MalformedToken``.
 
     Only compact JWS is accepted: JWE (five segments), the JSON serialisation
@@ -122,20 +129,21 @@ def parse_unverified(
     if _COMPACT_JWS.fullmatch(token) is None:
         raise MalformedToken("the token is not a compact JWS (three base64url segments)")
     header_b64, payload_b64, signature_b64 = token.split(".")
-    header = _json_object(b64url_decode(header_b64), "header")
+    header = _json_object(_decode_segment(header_b64), "header")
     alg = header.get("alg")
     if not isinstance(alg, str):
         raise MalformedToken("the header has no string 'alg'")
     if "enc" in header:
         raise MalformedToken("JWE is not accepted")
     cty = header.get("cty")
-    if isinstance(cty, str) and cty.upper() == "JWT":
+    # RFC 7515 lets a media type drop its "application/" prefix: both mean nested.
+    if isinstance(cty, str) and cty.lower().removeprefix("application/") == "jwt":
         raise MalformedToken("nested JWTs are not accepted")
-    claims = _json_object(b64url_decode(payload_b64), "payload")
+    claims = _json_object(_decode_segment(payload_b64), "payload")
     return UnverifiedToken(
         raw=token,
         header=header,
         claims=claims,
         signing_input=f"{header_b64}.{payload_b64}".encode("ascii"),
-        signature=b64url_decode(signature_b64),
+        signature=_decode_segment(signature_b64),
     )

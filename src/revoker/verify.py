@@ -12,7 +12,7 @@ trusted issuer), key, signature, then the claims.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,21 +87,37 @@ class VerificationPolicy:
     max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES
 
     def __post_init__(self) -> None:
-        if not self.issuers:
-            raise ConfigurationError("at least one trusted issuer is required")
-        if self.audience is not None and not self.audience:
-            raise ConfigurationError("audience must list at least one value, or be None")
-        unknown_algs = self.algorithms - SUPPORTED_ALGORITHMS
-        if unknown_algs or not self.algorithms:
+        # One accepted shape per option: a bare string would turn `in` into a
+        # substring test (audience "abc" accepting "b"), so it is refused here.
+        if not _strings(self.issuers, tuple):
+            raise ConfigurationError("issuers must be a non-empty tuple of strings")
+        if self.audience is not None and not _strings(self.audience, tuple):
+            raise ConfigurationError("audience must be a non-empty tuple of strings, or None")
+        if not _strings(self.algorithms, frozenset) or self.algorithms - SUPPORTED_ALGORITHMS:
             raise ConfigurationError(
                 f"algorithms must be a non-empty subset of {sorted(SUPPORTED_ALGORITHMS)}"
             )
-        if self.token_use is not None and (not self.token_use or self.token_use - TOKEN_USES):
+        if self.token_use is not None and (
+            not _strings(self.token_use, frozenset) or self.token_use - TOKEN_USES
+        ):
             raise ConfigurationError("token_use must be a non-empty subset of {'id', 'access'}")
+        if not _strings(self.required_claims, tuple, allow_empty=True):
+            raise ConfigurationError("required_claims must be a tuple of claim names")
         if not 0 <= self.leeway_seconds <= 300:
             raise ConfigurationError("leeway_seconds must lie between 0 and 300")
-        if self.max_lifetime_seconds <= 0:
-            raise ConfigurationError("max_lifetime_seconds must be positive")
+        if not 0 < self.max_lifetime_seconds < math.inf:
+            raise ConfigurationError("max_lifetime_seconds must be positive and finite")
+        if isinstance(self.max_token_bytes, bool) or not (
+            isinstance(self.max_token_bytes, int) and self.max_token_bytes > 0
+        ):
+            raise ConfigurationError("max_token_bytes must be a positive integer")
+
+
+def _strings(value: object, kind: type[Collection[Any]], *, allow_empty: bool = False) -> bool:
+    """``value`` is a ``kind`` of strings, and not empty unless allowed."""
+    if not isinstance(value, kind):
+        return False
+    return (allow_empty or len(value) > 0) and all(isinstance(item, str) for item in value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +212,9 @@ _CURVE_ORDERS = {
 def verify_signature(token: UnverifiedToken, key: SigningKey) -> None:
     """Check the JWS signature with ``key``; raise ``BadSignature`` or ``UnsupportedAlgorithm``."""
     alg = token.header["alg"]
+    # Callable on its own, so it cannot rely on a policy having vetted alg ("none", "HS256").
+    if alg not in SUPPORTED_ALGORITHMS:
+        raise UnsupportedAlgorithm(f"alg must be one of {sorted(SUPPORTED_ALGORITHMS)}")
     _check_key_fits(alg, key)
     public, data, signature = key.key, token.signing_input, token.signature
     try:
@@ -232,9 +251,13 @@ def _number_claim(claims: Mapping[str, Any], name: str, *, required: bool) -> fl
     # bool is an int in Python; a NaN or infinity would make every comparison lie.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MalformedToken(f"claim '{name}' must be a number")
-    if not math.isfinite(value):
+    try:
+        number = float(value)  # a JSON integer of 400 digits overflows here
+    except OverflowError:
+        raise MalformedToken(f"claim '{name}' must be finite") from None
+    if not math.isfinite(number):
         raise MalformedToken(f"claim '{name}' must be finite")
-    return float(value)
+    return number
 
 
 def _check_times(claims: Mapping[str, Any], policy: VerificationPolicy, now: float) -> None:

@@ -1,0 +1,142 @@
+"""The authorizer: verify (with a cache of verified tokens) and match the registry.
+
+``Authorizer.check(token)`` answers one question: is this token genuine,
+valid now, and not revoked? Verification is cached per token until its
+``exp``; the registry match runs on every check, cached or not, so the cache
+can never hide a revocation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from revoker.clock import Clock
+from revoker.errors import ConfigurationError, RevokerError
+
+if TYPE_CHECKING:
+    from revoker.registry import Registry, Rule
+    from revoker.verify import VerifiedToken, Verifier
+
+__all__ = ["Authorizer", "Decision"]
+
+DEFAULT_CACHE_SIZE = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer for one token: allowed or not, with a stable reason code."""
+
+    allowed: bool
+    reason: str
+    claims: Mapping[str, Any] | None = field(default=None, repr=False)
+    rule: Rule | None = None
+    token: VerifiedToken | None = field(default=None, repr=False)
+
+    @property
+    def verified(self) -> bool:
+        """The token itself is genuine and valid now (it may still be revoked)."""
+        return self.token is not None
+
+
+class Authorizer:
+    """Verify + verified-token cache + registry match, giving a ``Decision``."""
+
+    def __init__(
+        self,
+        verifier: Verifier,
+        registry: Registry | None = None,
+        *,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        clock: Clock | None = None,
+    ) -> None:
+        self.verifier = verifier
+        self.registry = registry
+        self.clock = clock or verifier.clock
+        self._cache_size = max(0, cache_size)
+        # raw token -> (verified token, the instant it stops being valid)
+        self._cache: dict[str, tuple[VerifiedToken, float]] = {}
+        self._leeway = verifier.policy.leeway_seconds
+
+    def check(self, token: str) -> Decision:
+        """Decide on ``token``. Never raises for any token input."""
+        try:
+            verified = self._verified(token)
+        except RevokerError as exc:
+            return Decision(False, exc.reason)
+        registry = self.registry
+        if registry is not None:
+            try:
+                rule = registry.match(verified.claims, verified.header, token)
+            except RevokerError as exc:  # registry_stale: we cannot say it is not revoked
+                return Decision(False, exc.reason, verified.claims, None, verified)
+            if rule is not None:
+                return Decision(False, rule.reason_code, verified.claims, rule, verified)
+        return Decision(True, "allowed", verified.claims, None, verified)
+
+    def verify(self, token: str) -> VerifiedToken:
+        """Verification alone (cached), raising the typed error: no registry match."""
+        return self._verified(token)
+
+    def _verified(self, token: str) -> VerifiedToken:
+        cache = self._cache
+        entry = cache.get(token)
+        if entry is not None:
+            if self.clock() < entry[1]:
+                return entry[0]
+            cache.pop(token, None)
+        verified = self.verifier.verify(token)
+        if self._cache_size:
+            if len(cache) >= self._cache_size:
+                self._evict_one()
+            cache[token] = (verified, verified.expires_at + self._leeway)
+        return verified
+
+    def _evict_one(self) -> None:
+        # Oldest insertion first: dicts keep insertion order. Another thread may
+        # have emptied or changed the cache meanwhile; that is harmless.
+        with contextlib.suppress(StopIteration, KeyError, RuntimeError):
+            del self._cache[next(iter(self._cache))]
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    # --- revocation by token -------------------------------------------------
+
+    def revoke_token(self, token: str, *, actor: str, reason: str = "") -> Rule:
+        """Revoke a genuine token: its family when it has ``origin_jti``, else the token.
+
+        A token that does not verify revokes nothing: the ``TokenRejected`` error
+        is raised so the caller can say why.
+        """
+        from revoker.registry.rules import RuleKind, token_rule_value  # noqa: PLC0415 - optional
+
+        registry = self._require_registry()
+        verified = self.verifier.verify(token)
+        existing = registry.match(verified.claims, verified.header, token)
+        if existing is not None:
+            return existing
+        limits = registry.limits
+        if verified.origin_jti is not None:
+            return registry.revoke(
+                RuleKind.FAMILY,
+                verified.origin_jti,
+                issuer=verified.issuer,
+                reason=reason,
+                actor=actor,
+            )
+        return registry.revoke(
+            RuleKind.TOKEN,
+            token_rule_value(verified.claims, token),
+            issuer=verified.issuer,
+            expires_at=verified.expires_at + limits.prune_margin_seconds,
+            reason=reason,
+            actor=actor,
+        )
+
+    def _require_registry(self) -> Registry:
+        if self.registry is None:
+            raise ConfigurationError("this authorizer has no registry to revoke into")
+        return self.registry

@@ -1,0 +1,254 @@
+"""Revocation rules: what a rule is, how it is checked, and how long it must live.
+
+A rule names one value of one kind (a ``jti``, an ``origin_jti``, a ``sid``, a
+``sub``, a client, a signing ``kid`` or an issuer), optionally scoped to one
+issuer. The cut-off kinds (subject, client, issuer) revoke only tokens issued
+at or before their ``cutoff``. ``expires_at`` is the moment no token the rule
+could match is still alive, so expired rules can be dropped everywhere.
+
+Rules hold values, never whole tokens: a token without a ``jti`` is revoked by
+its SHA-256, and a value shaped like a compact JWS is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from revoker.errors import RevokerError
+
+__all__ = [
+    "CUTOFF_KINDS",
+    "MAX_VALUE_LENGTH",
+    "InvalidRule",
+    "RegistryLimits",
+    "Rule",
+    "RuleKind",
+    "RuleNotFound",
+    "default_expires_at",
+    "new_rule",
+    "token_rule_value",
+]
+
+MAX_VALUE_LENGTH = 1024
+_MAX_REASON_LENGTH = 1024
+_MAX_ACTOR_LENGTH = 256
+
+# A whole compact JWS: its header always starts with '{"' (base64url "eyJ").
+_LOOKS_LIKE_JWS = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+class InvalidRule(RevokerError, ValueError):
+    """A rule (or a rule query) was asked for with bad input; the message is one line."""
+
+    reason = "invalid_rule"
+    http_status = 400
+    exit_code = 2
+
+
+class RuleNotFound(RevokerError, LookupError):
+    """No active rule has the id asked for."""
+
+    reason = "rule_not_found"
+    http_status = 404
+
+
+class RuleKind(StrEnum):
+    """What a rule's value is compared with."""
+
+    TOKEN = "token"
+    FAMILY = "family"
+    SESSION = "session"
+    SUBJECT = "subject"
+    CLIENT = "client"
+    KEY = "key"
+    ISSUER = "issuer"
+
+
+#: Kinds that revoke only tokens issued at or before the rule's ``cutoff``.
+CUTOFF_KINDS: frozenset[RuleKind] = frozenset({RuleKind.SUBJECT, RuleKind.CLIENT, RuleKind.ISSUER})
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryLimits:
+    """The lifetimes that bound how long a rule must be kept."""
+
+    max_token_lifetime_seconds: float = 86400.0
+    # Refresh tokens keep minting tokens of one family; Cognito's default refresh validity.
+    family_lifetime_seconds: float = 30 * 86400.0
+    prune_margin_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_token_lifetime_seconds", "family_lifetime_seconds"):
+            value = getattr(self, name)
+            if not 0 < value < math.inf:
+                raise InvalidRule(f"{name} must be positive and finite")
+        if not 0 <= self.prune_margin_seconds < math.inf:
+            raise InvalidRule("prune_margin_seconds must be zero or more and finite")
+
+
+def default_expires_at(
+    kind: RuleKind, *, now: float, cutoff: float | None, limits: RegistryLimits
+) -> float | None:
+    """The latest moment a token this rule could match may still be alive (None: never)."""
+    margin = limits.prune_margin_seconds
+    if kind is RuleKind.KEY:
+        return None  # a leaked key can sign new tokens at any time: kept until lifted
+    if kind is RuleKind.TOKEN:
+        return now + limits.max_token_lifetime_seconds + margin
+    if kind in (RuleKind.FAMILY, RuleKind.SESSION):
+        return now + limits.family_lifetime_seconds + margin
+    if cutoff is None:
+        raise InvalidRule(f"a {kind} rule needs a cutoff")
+    return cutoff + limits.max_token_lifetime_seconds + margin
+
+
+def token_rule_value(claims: Mapping[str, Any], raw: str) -> str:
+    """The value a token rule uses for this token: its ``jti``, else its full SHA-256 hex."""
+    jti = claims.get("jti")
+    if jti and isinstance(jti, str):
+        return jti
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """One revocation rule; validated on construction, so a stored one is trusted as well."""
+
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    kind: RuleKind
+    value: str
+    issuer: str | None = None
+    cutoff: float | None = None
+    expires_at: float | None = None
+    reason: str = ""
+    actor: str = "system"
+    created_at: float
+
+    def __post_init__(self) -> None:
+        _check_text("id", self.id, limit=64)
+        if not isinstance(self.kind, RuleKind):
+            raise InvalidRule(f"unknown rule kind {self.kind!r}")
+        _check_text("value", self.value, limit=MAX_VALUE_LENGTH)
+        if _LOOKS_LIKE_JWS.fullmatch(self.value):
+            raise InvalidRule("the value is a whole token: revoke it by its jti or SHA-256")
+        if self.issuer is not None:
+            _check_text("issuer", self.issuer, limit=MAX_VALUE_LENGTH)
+        if self.kind is RuleKind.ISSUER and self.issuer not in (None, self.value):
+            raise InvalidRule("an issuer rule's scope must be empty or its own value")
+        if (self.cutoff is None) == (self.kind in CUTOFF_KINDS):
+            need = "needs" if self.kind in CUTOFF_KINDS else "takes no"
+            raise InvalidRule(f"a {self.kind} rule {need} cutoff")
+        for name in ("cutoff", "expires_at", "created_at"):
+            number = getattr(self, name)
+            if number is not None:
+                object.__setattr__(self, name, _finite(name, number))
+        _check_text("reason", self.reason, limit=_MAX_REASON_LENGTH, empty_ok=True)
+        _check_text("actor", self.actor, limit=_MAX_ACTOR_LENGTH)
+
+    @property
+    def reason_code(self) -> str:
+        """The decision's reason code when this rule matches, e.g. ``revoked_subject``."""
+        return f"revoked_{self.kind}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict; ``Rule.from_dict`` turns it back into an equal rule."""
+        return {
+            "id": self.id,
+            "kind": str(self.kind),
+            "value": self.value,
+            "issuer": self.issuer,
+            "cutoff": self.cutoff,
+            "expires_at": self.expires_at,
+            "reason": self.reason,
+            "actor": self.actor,
+            "created_at": self.created_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Rule:
+        """Rebuild a rule from ``to_dict`` output; anything malformed raises ``InvalidRule``."""
+        try:
+            kind = RuleKind(data["kind"])
+            return cls(
+                id=data["id"],
+                kind=kind,
+                value=data["value"],
+                issuer=data.get("issuer"),
+                cutoff=data.get("cutoff"),
+                expires_at=data.get("expires_at"),
+                reason=data.get("reason", ""),
+                actor=data["actor"],
+                created_at=data["created_at"],
+            )
+        except KeyError as exc:
+            raise InvalidRule(f"a stored rule lacks the field {exc.args[0]!r}") from exc
+        except (ValueError, TypeError) as exc:
+            if isinstance(exc, InvalidRule):
+                raise
+            raise InvalidRule(f"a stored rule is malformed: {exc}") from exc
+
+
+def new_rule(
+    kind: RuleKind | str,
+    value: str,
+    *,
+    now: float,
+    limits: RegistryLimits,
+    issuer: str | None = None,
+    cutoff: float | None = None,
+    expires_at: float | None = None,
+    reason: str = "",
+    actor: str = "system",
+) -> Rule:
+    """A fresh rule, validated: cut-off kinds default their cutoff to ``now`` (not floored)."""
+    try:
+        rule_kind = RuleKind(kind)
+    except ValueError:
+        kinds = ", ".join(k.value for k in RuleKind)
+        raise InvalidRule(f"unknown rule kind {kind!r}: expected one of {kinds}") from None
+    now = _finite("now", now)
+    if rule_kind in CUTOFF_KINDS and cutoff is None:
+        cutoff = now
+    if cutoff is not None:
+        cutoff = _finite("cutoff", cutoff)
+        if rule_kind in CUTOFF_KINDS and cutoff > now + limits.prune_margin_seconds:
+            raise InvalidRule("the cutoff lies in the future")
+    if expires_at is None:
+        expires_at = default_expires_at(rule_kind, now=now, cutoff=cutoff, limits=limits)
+    elif _finite("expires_at", expires_at) <= now:
+        raise InvalidRule("expires_at lies in the past")
+    return Rule(
+        kind=rule_kind,
+        value=value,
+        issuer=issuer,
+        cutoff=cutoff,
+        expires_at=expires_at,
+        reason=reason,
+        actor=actor,
+        created_at=now,
+    )
+
+
+def _finite(name: str, number: object) -> float:
+    # bool is an int: refuse it, it is never a time.
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        raise InvalidRule(f"{name} must be a number of epoch seconds")
+    if not math.isfinite(number):
+        raise InvalidRule(f"{name} must be finite")
+    return float(number)
+
+
+def _check_text(name: str, text: object, *, limit: int, empty_ok: bool = False) -> None:
+    if not isinstance(text, str):
+        raise InvalidRule(f"{name} must be a string")
+    if not text and not empty_ok:
+        raise InvalidRule(f"{name} must not be empty")
+    if len(text) > limit:
+        raise InvalidRule(f"{name} is longer than {limit} characters")

@@ -1,0 +1,163 @@
+"""The rule store protocol, and ``open_store(url)`` to pick a backend by URL.
+
+A store keeps three things: the rules, a change log numbered by a sequence
+(``seq``) that replicas follow, and an audit trail. What every backend must
+guarantee (``tests/registry/test_store_contract.py`` checks it):
+
+- ``add`` and ``lift`` are durable before they return, and each appends one
+  change and one audit entry carrying the same ``seq``.
+- ``seq`` only grows, and changes become visible in ``seq`` order: once a
+  reader has seen ``seq`` n, no change below n appears later.
+- ``changes_since(seq)`` returns the changes after ``seq``, oldest first, or
+  None when the log no longer reaches back that far (it was trimmed) or ``seq``
+  is ahead of the store (the store was replaced); the reader then takes a
+  ``snapshot``.
+- A rule is *active* until it is lifted (lifting deletes it) or until
+  ``expires_at``; ``prune`` deletes expired rules and may trim old changes.
+
+Backends are found by URL scheme in ``_BACKENDS`` and imported only when asked
+for, so the core never loads a driver it does not use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol, cast
+
+from revoker.errors import ConfigurationError
+from revoker.registry.rules import InvalidRule, Rule, RuleKind
+
+__all__ = [
+    "DEFAULT_CHANGE_RETENTION_SECONDS",
+    "AuditEntry",
+    "Change",
+    "RuleFilter",
+    "RuleStore",
+    "open_store",
+]
+
+#: How long ``prune`` keeps change-log entries; a replica further behind reloads a snapshot.
+DEFAULT_CHANGE_RETENTION_SECONDS = 3600.0
+
+_MAX_PAGE = 10_000
+
+# scheme -> "module:function(url) -> RuleStore". Adding a backend is one line here.
+_BACKENDS: dict[str, str] = {
+    "memory": "revoker.registry.stores.memory:open_memory_store",
+    "sqlite": "revoker.registry.stores.sqlite:open_sqlite_store",
+}
+_SUPPORTED = "memory://, sqlite:///relative/path, sqlite:////absolute/path"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of the change log: a rule added or lifted."""
+
+    seq: int
+    op: Literal["add", "lift"]
+    rule: Rule
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """Who revoked or lifted which rule, when and why; ``seq`` is the change's."""
+
+    seq: int
+    at: float
+    actor: str
+    action: Literal["revoke", "lift"]
+    rule_id: str
+    kind: str
+    value: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleFilter:
+    """Which rules ``list_rules`` returns; in the order they were added, one page at a time.
+
+    ``issuer`` compares with the rule's scope; ``include_expired`` also lists
+    rules past ``expires_at`` that were not pruned yet.
+    """
+
+    kind: RuleKind | None = None
+    value: str | None = None
+    issuer: str | None = None
+    include_expired: bool = False
+    limit: int = 100
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind is not None and not isinstance(self.kind, RuleKind):
+            raise InvalidRule(f"unknown rule kind {self.kind!r}")
+        if not 1 <= self.limit <= _MAX_PAGE:
+            raise InvalidRule(f"limit must be between 1 and {_MAX_PAGE}")
+        if self.offset < 0:
+            raise InvalidRule("offset must not be negative")
+
+
+class RuleStore(Protocol):
+    """Durable rules, their change log and their audit trail (see the module docstring)."""
+
+    def add(self, rule: Rule) -> int:
+        """Store ``rule`` durably, log an ``add`` change and a ``revoke`` audit entry; the seq.
+
+        A rule whose id is already stored raises ``InvalidRule``.
+        """
+        ...
+
+    def lift(self, rule_id: str, *, actor: str, reason: str, now: float) -> Rule | None:
+        """Delete an active rule, log a ``lift`` change and audit entry; None if none is active."""
+        ...
+
+    def changes_since(self, seq: int, *, limit: int = 10_000) -> list[Change] | None:
+        """Up to ``limit`` changes after ``seq``, oldest first; None: take a snapshot instead."""
+        ...
+
+    def snapshot(self, now: float) -> tuple[int, list[Rule]]:
+        """The current seq and every active rule, read consistently."""
+        ...
+
+    def get(self, rule_id: str) -> Rule | None:
+        """The stored rule with this id (expired but not pruned ones too), or None."""
+        ...
+
+    def list_rules(self, rule_filter: RuleFilter, *, now: float) -> list[Rule]:
+        """One page of the rules ``rule_filter`` selects, oldest first."""
+        ...
+
+    def audit_log(self, *, limit: int = 100, since_seq: int = 0) -> list[AuditEntry]:
+        """Up to ``limit`` audit entries after ``since_seq``, oldest first."""
+        ...
+
+    def prune(self, now: float) -> int:
+        """Delete rules expired at ``now`` (and trim old changes); how many rules went."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the store is not used afterwards."""
+        ...
+
+
+def open_store(url: str) -> RuleStore:
+    """Open the store a URL names.
+
+    - ``memory://``: a new in-process store (nothing shared, nothing kept).
+    - ``sqlite:///relative/path.db`` and ``sqlite:////absolute/path.db``: a
+      file, as SQLAlchemy spells it (three slashes, then the path; an absolute
+      path brings its own slash).
+    """
+    scheme, sep, _ = url.partition("://")
+    target = _BACKENDS.get(scheme.lower()) if sep else None
+    if target is None:
+        # Name only the scheme: a URL may carry a password.
+        shown = scheme[:32] if sep else "(none)"
+        raise ConfigurationError(f"unsupported store URL scheme {shown!r}: use {_SUPPORTED}")
+    module_name, _, function_name = target.partition(":")
+    opener = cast(
+        "Callable[[str], RuleStore]",
+        getattr(importlib.import_module(module_name), function_name),
+    )
+    return opener(url)

@@ -1,0 +1,308 @@
+"""The embedded store: one SQLite file, shared safely by threads and processes.
+
+WAL lets readers run beside the one writer; ``synchronous=FULL`` makes a
+revoke durable before it returns; every operation is one short transaction
+(``BEGIN IMMEDIATE`` for writes, so two processes never both think they may
+write) and waits up to the busy timeout for a lock. Inside a process one
+connection serves every thread behind a lock: the replica's poll and the
+occasional revoke are all that touch it, never the per-request check.
+
+Replicas in other processes see changes by polling ``changes_since``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from revoker.errors import ConfigurationError, StoreError
+from revoker.registry.rules import InvalidRule, Rule, RuleKind
+from revoker.registry.store import (
+    DEFAULT_CHANGE_RETENTION_SECONDS,
+    AuditEntry,
+    Change,
+    RuleFilter,
+)
+
+__all__ = ["SqliteStore", "open_sqlite_store"]
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS rules (
+        id TEXT PRIMARY KEY, seq INTEGER NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
+        issuer TEXT, cutoff REAL, expires_at REAL, reason TEXT NOT NULL, actor TEXT NOT NULL,
+        created_at REAL NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS rules_by_kind_value ON rules (kind, value)",
+    "CREATE INDEX IF NOT EXISTS rules_by_expiry ON rules (expires_at)",
+    "CREATE INDEX IF NOT EXISTS rules_by_seq ON rules (seq)",
+    """CREATE TABLE IF NOT EXISTS changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL, at REAL NOT NULL,
+        rule TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS audit (
+        seq INTEGER PRIMARY KEY, at REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+        rule_id TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, reason TEXT NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "INSERT OR IGNORE INTO meta (name, value) VALUES ('trimmed_through', 0)",
+)
+_RULE_COLUMNS = "id, kind, value, issuer, cutoff, expires_at, reason, actor, created_at"
+_ACTIVE = "(expires_at IS NULL OR expires_at > ?)"
+
+
+class SqliteStore:
+    """A ``RuleStore`` in one SQLite file (created with its schema on first use)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        busy_timeout_seconds: float = 5.0,
+        change_retention_seconds: float = DEFAULT_CHANGE_RETENTION_SECONDS,
+    ) -> None:
+        self.path = Path(path)
+        self._retention_seconds = change_retention_seconds
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=busy_timeout_seconds,
+                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+                check_same_thread=False,  # shared behind self._lock
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise StoreError(f"cannot open the SQLite store {self.path}: {exc}") from exc
+        self._conn = conn
+        try:
+            with self._transaction("create the schema", write=True) as db:
+                for statement in _SCHEMA:
+                    db.execute(statement)
+        except StoreError:
+            self.close()
+            raise
+
+    def add(self, rule: Rule) -> int:
+        with self._transaction("add a rule", write=True) as db:
+            if db.execute("SELECT 1 FROM rules WHERE id = ?", (rule.id,)).fetchone():
+                raise InvalidRule(f"a rule with id {rule.id!r} already exists")
+            seq = _log(db, "add", rule, at=rule.created_at, actor=rule.actor, why=rule.reason)
+            db.execute(
+                f"INSERT INTO rules (seq, {_RULE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 -- constant column list
+                (seq, *_row(rule)),
+            )
+            return seq
+
+    def lift(self, rule_id: str, *, actor: str, reason: str, now: float) -> Rule | None:
+        with self._transaction("lift a rule", write=True) as db:
+            row = db.execute(
+                f"SELECT {_RULE_COLUMNS} FROM rules WHERE id = ? AND {_ACTIVE}",  # noqa: S608 -- constant fragments
+                (rule_id, now),
+            ).fetchone()
+            if row is None:
+                return None
+            rule = _rule_from_row(row)
+            db.execute("DELETE FROM rules WHERE id = ?", (rule_id,))
+            _log(db, "lift", rule, at=now, actor=actor, why=reason)
+            return rule
+
+    def changes_since(self, seq: int, *, limit: int = 10_000) -> list[Change] | None:
+        with self._transaction("read the change log", write=False) as db:
+            trimmed = db.execute("SELECT value FROM meta WHERE name = 'trimmed_through'")
+            if seq < trimmed.fetchone()[0] or seq > _current_seq(db):
+                return None
+            rows = db.execute(
+                "SELECT seq, op, rule FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, max(limit, 1)),
+            ).fetchall()
+        return [Change(seq=s, op=op, rule=_rule_from_json(text)) for s, op, text in rows]
+
+    def snapshot(self, now: float) -> tuple[int, list[Rule]]:
+        with self._transaction("read a snapshot", write=False) as db:
+            seq = _current_seq(db)
+            rows = db.execute(
+                f"SELECT {_RULE_COLUMNS} FROM rules WHERE {_ACTIVE} ORDER BY seq",  # noqa: S608 -- constant fragments
+                (now,),
+            ).fetchall()
+        return seq, [_rule_from_row(row) for row in rows]
+
+    def get(self, rule_id: str) -> Rule | None:
+        with self._transaction("read a rule", write=False) as db:
+            row = db.execute(
+                f"SELECT {_RULE_COLUMNS} FROM rules WHERE id = ?",  # noqa: S608 -- constant column list
+                (rule_id,),
+            ).fetchone()
+        return None if row is None else _rule_from_row(row)
+
+    def list_rules(self, rule_filter: RuleFilter, *, now: float) -> list[Rule]:
+        f = rule_filter
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, wanted in (("kind", f.kind), ("value", f.value), ("issuer", f.issuer)):
+            if wanted is not None:
+                clauses.append(f"{column} = ?")
+                params.append(str(wanted))
+        if not f.include_expired:
+            clauses.append(_ACTIVE)
+            params.append(now)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        query = f"SELECT {_RULE_COLUMNS} FROM rules {where} ORDER BY seq LIMIT ? OFFSET ?"  # noqa: S608 -- fragments are constants; values are bound
+        with self._transaction("list rules", write=False) as db:
+            rows = db.execute(query, (*params, f.limit, f.offset)).fetchall()
+        return [_rule_from_row(row) for row in rows]
+
+    def audit_log(self, *, limit: int = 100, since_seq: int = 0) -> list[AuditEntry]:
+        with self._transaction("read the audit log", write=False) as db:
+            rows = db.execute(
+                "SELECT seq, at, actor, action, rule_id, kind, value, reason FROM audit"
+                " WHERE seq > ? ORDER BY seq LIMIT ?",
+                (since_seq, max(limit, 1)),
+            ).fetchall()
+        return [AuditEntry(*row) for row in rows]
+
+    def prune(self, now: float) -> int:
+        with self._transaction("prune", write=True) as db:
+            pruned = db.execute(
+                "DELETE FROM rules WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
+            ).rowcount
+            # Trim a prefix of the log only, so "trimmed through seq n" stays true.
+            first_kept = db.execute(
+                "SELECT MIN(seq) FROM changes WHERE at >= ?", (now - self._retention_seconds,)
+            ).fetchone()[0]
+            if first_kept is None:
+                cut = db.execute("SELECT MAX(seq) FROM changes").fetchone()[0]
+            else:
+                cut = first_kept - 1
+            if cut:
+                db.execute("DELETE FROM changes WHERE seq <= ?", (cut,))
+                db.execute(
+                    "UPDATE meta SET value = MAX(value, ?) WHERE name = 'trimmed_through'", (cut,)
+                )
+            return int(pruned)
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    @contextmanager
+    def _transaction(self, what: str, *, write: bool) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise StoreError(f"the SQLite store {self.path} is closed")
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield conn
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                message = " ".join(str(exc).split())
+                raise StoreError(f"the SQLite store could not {what}: {message}") from exc
+
+
+def open_sqlite_store(url: str) -> SqliteStore:
+    """``sqlite:///relative/path`` or ``sqlite:////absolute/path`` (SQLAlchemy's spelling)."""
+    rest = url.partition("://")[2]
+    if not rest.startswith("/") or len(rest) < 2:
+        raise ConfigurationError("a SQLite store URL is sqlite:///relative/path or sqlite:////abs")
+    path = rest[1:]
+    if "?" in path or path == ":memory:":
+        raise ConfigurationError(
+            "a SQLite store URL takes a file path only (for memory: memory://)"
+        )
+    directory = Path(path).parent
+    if not directory.is_dir():
+        raise ConfigurationError(f"the directory for the SQLite store does not exist: {directory}")
+    return SqliteStore(path)
+
+
+def _current_seq(db: sqlite3.Connection) -> int:
+    # sqlite_sequence remembers the highest seq even after the log was trimmed.
+    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _log(
+    db: sqlite3.Connection,
+    op: Literal["add", "lift"],
+    rule: Rule,
+    *,
+    at: float,
+    actor: str,
+    why: str,
+) -> int:
+    """Append the change and its audit entry; the new seq."""
+    cursor = db.execute(
+        "INSERT INTO changes (op, at, rule) VALUES (?, ?, ?)",
+        (op, at, json.dumps(rule.to_dict(), separators=(",", ":"))),
+    )
+    seq = cursor.lastrowid
+    if seq is None:  # pragma: no cover - sqlite always reports the rowid of an INSERT
+        raise StoreError("the SQLite store did not number a change")
+    db.execute(
+        "INSERT INTO audit (seq, at, actor, action, rule_id, kind, value, reason)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            seq,
+            at,
+            actor,
+            "revoke" if op == "add" else "lift",
+            rule.id,
+            str(rule.kind),
+            rule.value,
+            why,
+        ),
+    )
+    return seq
+
+
+def _row(rule: Rule) -> tuple[Any, ...]:
+    return (
+        rule.id,
+        str(rule.kind),
+        rule.value,
+        rule.issuer,
+        rule.cutoff,
+        rule.expires_at,
+        rule.reason,
+        rule.actor,
+        rule.created_at,
+    )
+
+
+def _rule_from_row(row: tuple[Any, ...]) -> Rule:
+    rule_id, kind, value, issuer, cutoff, expires_at, reason, actor, created_at = row
+    try:
+        return Rule(
+            id=rule_id,
+            kind=RuleKind(kind),
+            value=value,
+            issuer=issuer,
+            cutoff=cutoff,
+            expires_at=expires_at,
+            reason=reason,
+            actor=actor,
+            created_at=created_at,
+        )
+    except ValueError as exc:  # InvalidRule too: a row someone edited by hand
+        raise StoreError(f"the SQLite store holds a malformed rule: {exc}") from exc
+
+
+def _rule_from_json(text: str) -> Rule:
+    try:
+        return Rule.from_dict(json.loads(text))
+    except (ValueError, TypeError) as exc:
+        raise StoreError(f"the SQLite store holds a malformed change: {exc}") from exc

@@ -1,0 +1,60 @@
+"""Shared fixtures. Tests that need Redis or PostgreSQL skip without them,
+unless REVOKER_REQUIRE_SERVICES=1 (CI), where a missing service fails."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from revoker.devissuer import DevIssuerServer, DevUser
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+FIXTURES = SHARED / "fixtures"
+
+
+def require_services() -> bool:
+    return os.environ.get("REVOKER_REQUIRE_SERVICES", "") in ("1", "true", "yes")
+
+
+def service_missing(what: str) -> None:
+    """Skip on a laptop without the service; fail in CI, where it must be there."""
+    if require_services():
+        pytest.fail(f"{what} is required (REVOKER_REQUIRE_SERVICES=1) but unreachable")
+    pytest.skip(f"{what} is not running here")
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.fail(f"the shared fixtures are missing at {FIXTURES}")
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def dev_issuer() -> Iterator[DevIssuerServer]:
+    """A Cognito-shaped issuer on an ephemeral loopback port, for the whole session."""
+    users = [DevUser(username="alice", password="alice-password", email="alice@example.com")]
+    with DevIssuerServer(users=users) as server:
+        yield server
+
+
+@pytest.fixture
+def login(dev_issuer: DevIssuerServer) -> Callable[[], dict[str, str]]:
+    """Signs alice in at the dev issuer; returns the AuthenticationResult tokens."""
+
+    def sign_in() -> dict[str, str]:
+        result = dev_issuer.issuer_obj.initiate_auth(
+            {
+                "AuthFlow": "USER_PASSWORD_AUTH",
+                "ClientId": dev_issuer.issuer_obj.client_id,
+                "AuthParameters": {"USERNAME": "alice", "PASSWORD": "alice-password"},
+            }
+        )
+        tokens: dict[str, str] = result["AuthenticationResult"]
+        return tokens
+
+    return sign_in

@@ -1,0 +1,48 @@
+"""Guards: the public names, and what importing revoker loads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import revoker
+from revoker import errors
+
+
+def test_exported_names_are_sorted_and_exist() -> None:
+    """__all__ is sorted and every name in it is importable from the package."""
+    assert list(revoker.__all__) == sorted(revoker.__all__)
+    for name in revoker.__all__:
+        assert hasattr(revoker, name), name
+
+
+def test_every_error_class_has_a_known_reason_code() -> None:
+    """Each concrete error's reason is a design.md reason code or an operational code."""
+    operational = {"store_error", "configuration", "error"}
+    for name in errors.__all__:
+        obj = getattr(errors, name)
+        if isinstance(obj, type) and issubclass(obj, errors.RevokerError):
+            assert obj.reason in errors.REASONS or obj.reason in operational, name
+
+
+def test_token_errors_are_401_and_dependency_errors_are_503() -> None:
+    """A bad token never looks like an outage, and an outage never looks like a bad token."""
+    assert errors.BadSignature.http_status == 401
+    assert errors.MalformedToken.http_status == 401
+    assert errors.JwksUnavailable.http_status == 503
+    assert errors.RegistryStale.http_status == 503
+    assert not issubclass(errors.RegistryStale, errors.TokenRejected)
+
+
+def test_importing_revoker_loads_no_framework_client_or_driver() -> None:
+    """The Lambda cold start depends on a light import: no web framework, httpx or driver."""
+    code = (
+        "import sys, revoker, revoker.authorizer, revoker.registry;"
+        "heavy = {'starlette', 'fastapi', 'uvicorn', 'httpx', 'redis', 'psycopg', 'boto3',"
+        " 'botocore', 'prometheus_client', 'click', 'jwt'};"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "[]"
