@@ -1,11 +1,15 @@
 """Fixtures for the registry tests: a frozen clock, registries, and every store backend.
 
 A new backend joins the store contract by adding one ``StoreBackend`` to
-``STORE_BACKENDS`` (with ``marks=`` to skip it where its server is absent).
+``STORE_BACKENDS``, or, for a backend with its own server, by a file
+``backend_<name>.py`` beside this one that defines ``BACKENDS``: a list of
+``(name, open(tmp_path) -> RuleStore, durable)``. ``open`` skips (or, under
+REVOKER_REQUIRE_SERVICES=1, fails) when the server is absent.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +40,22 @@ STORE_BACKENDS = [
         id="sqlite",
     ),
 ]
+
+
+def _load_backend_files() -> list[object]:
+    params: list[object] = []
+    for path in sorted(Path(__file__).parent.glob("backend_*.py")):
+        spec = importlib.util.spec_from_file_location(f"revoker_test_{path.stem}", path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for name, opener, durable in module.BACKENDS:
+            params.append(pytest.param(StoreBackend(name, opener, durable=durable), id=name))
+    return params
+
+
+STORE_BACKENDS.extend(_load_backend_files())
 
 
 @pytest.fixture(params=STORE_BACKENDS)

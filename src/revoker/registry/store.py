@@ -47,8 +47,18 @@ _MAX_PAGE = 10_000
 _BACKENDS: dict[str, str] = {
     "memory": "revoker.registry.stores.memory:open_memory_store",
     "sqlite": "revoker.registry.stores.sqlite:open_sqlite_store",
+    "redis": "revoker.registry.stores.redis:open_redis_store",
+    "rediss": "revoker.registry.stores.redis:open_redis_store",
+    "postgresql": "revoker.registry.stores.postgres:open_postgres_store",
+    "postgres": "revoker.registry.stores.postgres:open_postgres_store",
+    "dynamodb": "revoker.registry.stores.dynamodb:open_dynamodb_store",
 }
-_SUPPORTED = "memory://, sqlite:///relative/path, sqlite:////absolute/path"
+_EXTRAS = {"redis": "redis", "rediss": "redis", "postgresql": "postgres", "postgres": "postgres",
+           "dynamodb": "aws"}  # fmt: skip
+_SUPPORTED = (
+    "memory://, sqlite:///relative/path, sqlite:////absolute/path, redis://host:port/db, "
+    "postgresql://user@host/db, dynamodb://TABLE?region=REGION"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +166,13 @@ def open_store(url: str) -> RuleStore:
         shown = scheme[:32] if sep else "(none)"
         raise ConfigurationError(f"unsupported store URL scheme {shown!r}: use {_SUPPORTED}")
     module_name, _, function_name = target.partition(":")
-    opener = cast(
-        "Callable[[str], RuleStore]",
-        getattr(importlib.import_module(module_name), function_name),
-    )
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        # The backend's driver is an optional extra (redis, postgres, aws).
+        extra = _EXTRAS.get(scheme.lower(), "all")
+        raise ConfigurationError(
+            f"the {scheme} store needs {exc.name!r}: pip install 'revoker[{extra}]'"
+        ) from exc
+    opener = cast("Callable[[str], RuleStore]", getattr(module, function_name))
     return opener(url)
