@@ -467,5 +467,18 @@ def demo(store_url: str | None) -> None:  # fmt: skip
     sys.exit(0 if run_demo(store_url=store_url) else EXIT_DENIED)
 
 
+def _attach_optional_commands() -> None:
+    # The service's command module imports only click; its framework loads when it runs.
+    try:
+        from revoker.service.command import serve  # noqa: PLC0415
+    except ModuleNotFoundError as exc:  # a build without the service package
+        if exc.name not in ("revoker.service", "revoker.service.command"):
+            raise
+        return
+    main.add_command(serve)
+
+
+_attach_optional_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()
