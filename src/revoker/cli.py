@@ -470,7 +470,7 @@ def demo(store_url: str | None) -> None:  # fmt: skip
 def _attach_optional_commands() -> None:
     # The service's command module imports only click; its framework loads when it runs.
     try:
-        from revoker.service.command import serve  # noqa: PLC0415
+        from revoker.service.command import serve  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
     except ModuleNotFoundError as exc:  # a build without the service package
         if exc.name not in ("revoker.service", "revoker.service.command"):
             raise
