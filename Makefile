@@ -34,6 +34,7 @@ serve: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/verify_hot_path.py
+	$(BIN)/python benchmarks/inprocess.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
