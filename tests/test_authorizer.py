@@ -12,6 +12,7 @@ from revoker.errors import BadSignature, ConfigurationError, StoreError
 from revoker.registry import Registry, RuleKind, open_store
 from revoker.registry.store import RuleStore
 from revoker.testing import TokenFactory
+from revoker.tokens import b64url_decode, b64url_encode
 
 
 @pytest.fixture
@@ -221,3 +222,28 @@ def test_without_a_registry_check_is_verification_only(factory: TokenFactory) ->
     """Authorizer(verifier) alone allows every genuine token: stateless mode."""
     decision = Authorizer(factory.verifier()).check(factory.id_token())
     assert decision == Decision(True, "allowed", decision.claims, None, decision.token)
+
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def test_regression_ecdsa_twin_signature_cannot_dodge_a_token_rule(
+    clock: FrozenClock, registry: Registry
+) -> None:
+    """A revoked ES256 token without jti stays revoked under its (r, n - s) twin signature.
+
+    Anyone can compute the twin without the key and it verifies too, so token
+    rules name a jti-less token by the hash of its signed part, not of the whole.
+    """
+    factory = TokenFactory(alg="ES256", clock=clock)
+    authorizer = Authorizer(factory.verifier(), registry)
+    token = factory.id_token(origin_jti=None, jti=None)
+    signed, _, signature = token.rpartition(".")
+    raw = b64url_decode(signature)
+    r, s = raw[:32], int.from_bytes(raw[32:], "big")
+    twin = signed + "." + b64url_encode(r + (P256_ORDER - s).to_bytes(32, "big"))
+    assert twin != token
+    assert authorizer.check(twin).allowed  # the twin is genuine: it verifies
+    authorizer.revoke_token(token, actor="test")
+    assert authorizer.check(token).reason == "revoked_token"
+    assert authorizer.check(twin).reason == "revoked_token"

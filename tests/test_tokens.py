@@ -229,11 +229,42 @@ def test_payload_must_be_utf8_json(raw: bytes) -> None:
     assert_malformed(compact(claims=raw))
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b'{"sub":"\\ud800"}', id="lone-high"),
+        pytest.param(b'{"sub":"\\udc00"}', id="lone-low"),
+        pytest.param(b'{"sub":"\\udc00\\ud800"}', id="reversed-pair"),
+        pytest.param(b'{"sub":"a\\ud83dx"}', id="high-then-letter"),
+        pytest.param(b'{"\\ud800":"x"}', id="in-a-key"),
+        pytest.param(b'{"a":[{"b":["\\uDFFF"]}]}', id="nested"),
+    ],
+)
+def test_lone_surrogate_escapes_refused(raw: bytes) -> None:
+    """A lone surrogate escape is invalid UTF-8 spelled in JSON: refused like the bytes are."""
+    assert_malformed(compact(claims=raw))
+
+
+def test_escapes_that_are_text_parse() -> None:
+    """A surrogate pair, other escapes and an escaped backslash before 'u' are fine."""
+    raw = b'{"sub":"\\ud83d\\ude00 \\u00e9 \\\\ud800","iss":"https:\\/\\/x"}'
+    claims = parse_unverified(compact(claims=raw)).claims
+    assert claims["sub"] == "\U0001f600 \u00e9 \\ud800"
+    assert claims["iss"] == "https://x"
+
+
 @pytest.mark.parametrize("depth", [2_000, 50_000], ids=["2k", "50k"])
 def test_deep_nesting_is_malformed_not_a_crash(depth: int) -> None:
     """Nesting deep enough to exhaust the recursion limit is a parse error, not a traceback."""
     raw = b'{"a":' + b"[" * depth + b"]" * depth + b"}"
     assert_malformed(compact(claims=raw), max_bytes=10 * depth + 1000)
+
+
+@pytest.mark.parametrize("depth", range(900, 1000, 7))
+def test_nesting_near_the_limit_with_an_escape(depth: int) -> None:
+    """Around the recursion limit, with an escape to re-check, the answer is still clean."""
+    raw = b'{"a":"\\u00e9","b":' + b"[" * depth + b"]" * depth + b"}"
+    parse_or_refuse(compact(claims=raw))
 
 
 def test_shallow_nesting_parses() -> None:

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from revoker.clock import FrozenClock
 from revoker.errors import (
@@ -447,9 +449,6 @@ def test_overflowing_float_literal_refused(factory: TokenFactory, claim: str) ->
 
 def _sign_raw(factory: TokenFactory, signing_input: str) -> str:
     """Sign a hand-made header.payload with the factory's RSA key."""
-    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: PLC0415
-
     assert isinstance(factory.key, rsa.RSAPrivateKey)
     signature = factory.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
     return signing_input + "." + b64url_encode(signature)
@@ -768,10 +767,6 @@ def test_ecdsa_psychic_and_out_of_range_signatures(
 
 def test_ecdsa_der_signature_refused(ec_factory: TokenFactory) -> None:
     """JOSE signatures are raw r||s; a DER-encoded one (what some libraries emit) is refused."""
-    from cryptography.hazmat.primitives.asymmetric.utils import (  # noqa: PLC0415
-        encode_dss_signature,
-    )
-
     token = ec_factory.access_token()
     der = encode_dss_signature(*_rs(signature_of(token)))
     spoiled = replace_signature(token, der)

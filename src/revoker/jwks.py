@@ -212,8 +212,12 @@ def parse_jwks(document: dict[str, Any]) -> dict[str, SigningKey]:
         if not isinstance(entry, dict):
             continue
         kid, use, alg = entry.get("kid"), entry.get("use"), entry.get("alg")
-        if not isinstance(kid, str) or use not in (None, "sig") or kid in keys:
-            log.warning("skipping a JWKS entry without a unique kid or not for signing")
+        key_ops = entry.get("key_ops")
+        for_verifying = use in (None, "sig") and (
+            key_ops is None or (isinstance(key_ops, list) and "verify" in key_ops)
+        )
+        if not isinstance(kid, str) or not for_verifying or kid in keys:
+            log.warning("skipping a JWKS entry without a unique kid or not for verifying")
             continue
         try:
             key = _import_key(entry)

@@ -82,7 +82,7 @@ class TokenFactory:
             key or self.key,
         )
 
-    def base_claims(self, token_use: str, **overrides: Any) -> dict[str, Any]:
+    def base_claims(self, token_use: str, /, **overrides: Any) -> dict[str, Any]:
         now = int(self.clock())
         claims: dict[str, Any] = {
             "sub": overrides.pop("sub", "user-1"),

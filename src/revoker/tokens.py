@@ -113,6 +113,13 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
         raise MalformedToken(f"the {what} is not valid UTF-8 JSON") from exc
     if not isinstance(value, dict):
         raise MalformedToken(f"the {what} is not a JSON object")
+    # "\ud800" alone is the JSON spelling of invalid UTF-8 (RFC 7493 forbids it); only a
+    # text with an escape can hold one, and real tokens rarely have any.
+    if "\\u" in text:
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except (UnicodeEncodeError, RecursionError) as exc:
+            raise MalformedToken(f"the {what} holds a lone surrogate or nests too deep") from exc
     return value
 
 

@@ -162,9 +162,9 @@ def test_reason_code_is_a_known_reason(kind: RuleKind) -> None:
     ("claims", "expected"),
     [
         pytest.param({"jti": "abc"}, "abc", id="jti"),
-        pytest.param({}, hashlib.sha256(b"a.b.c").hexdigest(), id="no-jti"),
-        pytest.param({"jti": ""}, hashlib.sha256(b"a.b.c").hexdigest(), id="empty-jti"),
-        pytest.param({"jti": 7}, hashlib.sha256(b"a.b.c").hexdigest(), id="jti-not-str"),
+        pytest.param({}, hashlib.sha256(b"a.b").hexdigest(), id="no-jti"),
+        pytest.param({"jti": ""}, hashlib.sha256(b"a.b").hexdigest(), id="empty-jti"),
+        pytest.param({"jti": 7}, hashlib.sha256(b"a.b").hexdigest(), id="jti-not-str"),
     ],
 )
 def test_token_rule_value(claims: dict[str, Any], expected: str) -> None:

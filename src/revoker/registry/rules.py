@@ -33,6 +33,7 @@ __all__ = [
     "RuleNotFound",
     "default_expires_at",
     "new_rule",
+    "signed_part_sha256",
     "token_rule_value",
 ]
 
@@ -110,11 +111,22 @@ def default_expires_at(
 
 
 def token_rule_value(claims: Mapping[str, Any], raw: str) -> str:
-    """The value a token rule uses for this token: its ``jti``, else its full SHA-256 hex."""
+    """The value a token rule uses for this token: its ``jti``, else ``signed_part_sha256``."""
     jti = claims.get("jti")
     if jti and isinstance(jti, str):
         return jti
-    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+    return signed_part_sha256(raw)
+
+
+def signed_part_sha256(raw: str) -> str:
+    """SHA-256 hex of ``header.payload``, the part the signature covers.
+
+    Not of the whole token: an ECDSA signature has a twin, (r, n - s), that
+    anyone can compute without the key and that verifies as well, so hashing
+    the signature too would let a revoked token return under a new hash.
+    """
+    signed = raw.rpartition(".")[0] or raw
+    return hashlib.sha256(signed.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
