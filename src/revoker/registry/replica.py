@@ -19,7 +19,6 @@ fails closed with ``RegistryStale`` unless ``fail_open`` was chosen.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import logging
 import math
@@ -29,7 +28,7 @@ from typing import Any
 
 from revoker.clock import Clock
 from revoker.errors import RegistryStale
-from revoker.registry.rules import Rule, RuleKind
+from revoker.registry.rules import Rule, RuleKind, signed_part_sha256
 from revoker.registry.store import Change, RuleStore
 
 __all__ = ["Replica"]
@@ -99,7 +98,7 @@ class Replica:
             if token_ix:
                 jti = claims.get("jti")
                 if not jti or jti.__class__ is not str:
-                    jti = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+                    jti = signed_part_sha256(raw)
                 entries = token_ix.get(jti)
                 if entries and (rule := _scoped(entries, iss)):
                     return rule
