@@ -29,13 +29,11 @@ __all__ = [
 
 DEFAULT_MAX_TOKEN_BYTES = 8 * 1024
 
-# Three base64url segments; the signature may be empty so that it fails as a
-# bad signature rather than as a parse error.
-_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 # In canonical base64url the bits past the last whole byte are zero, so a
 # 2-char tail may end only in these characters, and a 3-char tail in those.
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _CANONICAL_LAST_OF_2 = frozenset("AQgw")
 _CANONICAL_LAST_OF_3 = frozenset("AEIMQUYcgkosw048")
 
@@ -81,7 +79,9 @@ def _decode_segment(segment: str) -> bytes:
     if remainder == 3 and segment[-1] not in _CANONICAL_LAST_OF_3:
         raise MalformedToken("a base64url segment is not canonical")
     try:
-        return base64.urlsafe_b64decode(segment + "=" * (-length % 4))
+        padded = (segment + "=" * (-length % 4)).encode("ascii").translate(_URLSAFE_TO_STANDARD)
+        # strict_mode refuses whitespace and anything else outside the alphabet.
+        return binascii.a2b_base64(padded, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise MalformedToken("a segment is not base64url") from exc
 
@@ -97,14 +97,16 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+# Built once: json.loads with hooks would build a new decoder on every call.
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object_without_duplicates, parse_constant=_reject_constant
+)
+
+
 def _json_object(data: bytes, what: str) -> dict[str, Any]:
     try:
         text = data.decode("utf-8")
-        value = json.loads(
-            text,
-            object_pairs_hook=_object_without_duplicates,
-            parse_constant=_reject_constant,
-        )
+        value = _DECODER.decode(text)
     except MalformedToken:
         raise
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -123,19 +125,13 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
     return value
 
 
-def parse_unverified(token: str, *, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> UnverifiedToken:
-    """Split and decode a compact JWS; raise ``TokenTooLarge`` or ``MalformedToken``.
+# Tokens of one issuer share a handful of headers ({"kid", "alg"}), so parsed
+# headers are kept; filled once up to a bound, so hostile variety cannot grow it.
+_HEADERS: dict[str, dict[str, Any]] = {}
+_MAX_CACHED_HEADERS = 256
 
-    Only compact JWS is accepted: JWE (five segments), the JSON serialisation
-    and nested JWTs (``cty: JWT``) are refused.
-    """
-    if not isinstance(token, str):
-        raise MalformedToken("a token must be a string")
-    if len(token) > max_bytes:
-        raise TokenTooLarge(f"the token is longer than {max_bytes} bytes")
-    if _COMPACT_JWS.fullmatch(token) is None:
-        raise MalformedToken("the token is not a compact JWS (three base64url segments)")
-    header_b64, payload_b64, signature_b64 = token.split(".")
+
+def _parse_header(header_b64: str) -> dict[str, Any]:
     header = _json_object(_decode_segment(header_b64), "header")
     alg = header.get("alg")
     if not isinstance(alg, str):
@@ -146,11 +142,36 @@ def parse_unverified(token: str, *, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES) ->
     # RFC 7515 lets a media type drop its "application/" prefix: both mean nested.
     if isinstance(cty, str) and cty.lower().removeprefix("application/") == "jwt":
         raise MalformedToken("nested JWTs are not accepted")
+    if len(_HEADERS) < _MAX_CACHED_HEADERS:
+        _HEADERS[header_b64] = header
+    return header
+
+
+def parse_unverified(token: str, *, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> UnverifiedToken:
+    """Split and decode a compact JWS; raise ``TokenTooLarge`` or ``MalformedToken``.
+
+    Only compact JWS is accepted: JWE (five segments), the JSON serialisation
+    and nested JWTs (``cty: JWT``) are refused.
+    """
+    if not isinstance(token, str):
+        raise MalformedToken("a token must be a string")
+    if len(token) > max_bytes:
+        raise TokenTooLarge(f"the token is longer than {max_bytes} bytes")
+    # The base64url alphabet, cheaply: the strict decoder refuses anything outside the
+    # standard one, so only its "+", "/" and "=" need refusing here.
+    if token.count(".") != 2 or "+" in token or "/" in token or "=" in token:
+        raise MalformedToken("the token is not a compact JWS (three base64url segments)")
+    header_b64, payload_b64, signature_b64 = token.split(".")
+    if not header_b64 or not payload_b64:
+        raise MalformedToken("the token is not a compact JWS (three base64url segments)")
+    header = _HEADERS.get(header_b64)
+    if header is None:
+        header = _parse_header(header_b64)
     claims = _json_object(_decode_segment(payload_b64), "payload")
     return UnverifiedToken(
         raw=token,
         header=header,
         claims=claims,
-        signing_input=f"{header_b64}.{payload_b64}".encode("ascii"),
+        signing_input=token[: len(header_b64) + 1 + len(payload_b64)].encode("ascii"),
         signature=_decode_segment(signature_b64),
     )

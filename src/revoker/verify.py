@@ -18,7 +18,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from revoker.clock import Clock, SystemClock
@@ -65,6 +65,7 @@ _KTY = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 SUPPORTED_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
+_ED_KEYS = (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,6 +175,8 @@ def _check_key_fits(alg: str, key: SigningKey) -> None:
         raise UnsupportedAlgorithm(f"key {key.kid!r} is for {key.alg}, the token says {alg}")
     if _KTY[alg[:2]] != key.kty:
         raise UnsupportedAlgorithm(f"key {key.kid!r} is {key.kty}, which cannot verify {alg}")
+    if alg == "EdDSA" and not isinstance(key.key, _ED_KEYS):
+        raise UnsupportedAlgorithm(f"key {key.kid!r} is not an Ed25519 or Ed448 key")
     curve = _EC_CURVES.get(alg)
     if curve is not None and not (
         isinstance(key.key, ec.EllipticCurvePublicKey) and isinstance(key.key.curve, curve)
@@ -209,34 +212,64 @@ _CURVE_ORDERS = {
 }
 
 
+def _rsa_pkcs1(hash_name: str) -> _SignatureCheck:
+    pkcs1, digest = padding.PKCS1v15(), _HASHES[hash_name]()
+
+    def check(public: Any, data: bytes, signature: bytes) -> None:
+        public.verify(signature, data, pkcs1, digest)
+
+    return check
+
+
+def _rsa_pss(hash_name: str) -> _SignatureCheck:
+    digest = _HASHES[hash_name]()
+    pss = padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
+
+    def check(public: Any, data: bytes, signature: bytes) -> None:
+        public.verify(signature, data, pss, digest)
+
+    return check
+
+
+def _ecdsa(hash_name: str) -> _SignatureCheck:
+    algorithm = ec.ECDSA(_HASHES[hash_name]())
+
+    def check(public: Any, data: bytes, signature: bytes) -> None:
+        public.verify(_ecdsa_der(signature, public.curve), data, algorithm)
+
+    return check
+
+
+def _eddsa(public: Any, data: bytes, signature: bytes) -> None:
+    public.verify(signature, data)
+
+
+_SignatureCheck = Callable[[Any, bytes, bytes], None]
+
+# Built once: padding and hash objects are immutable, and the key type was
+# matched to the algorithm by _check_key_fits, so no isinstance on the way.
+_SIGNATURE_CHECKS: dict[str, _SignatureCheck] = {
+    **{f"RS{bits}": _rsa_pkcs1(bits) for bits in ("256", "384", "512")},
+    **{f"PS{bits}": _rsa_pss(bits) for bits in ("256", "384", "512")},
+    **{f"ES{bits}": _ecdsa(bits) for bits in ("256", "384", "512")},
+    "EdDSA": _eddsa,
+}
+
+
 def verify_signature(token: UnverifiedToken, key: SigningKey) -> None:
     """Check the JWS signature with ``key``; raise ``BadSignature`` or ``UnsupportedAlgorithm``."""
     alg = token.header["alg"]
     # Callable on its own, so it cannot rely on a policy having vetted alg ("none", "HS256").
-    if alg not in SUPPORTED_ALGORITHMS:
+    check = _SIGNATURE_CHECKS.get(alg) if isinstance(alg, str) else None
+    if check is None:
         raise UnsupportedAlgorithm(f"alg must be one of {sorted(SUPPORTED_ALGORITHMS)}")
     _check_key_fits(alg, key)
-    public, data, signature = key.key, token.signing_input, token.signature
     try:
-        if alg == "EdDSA":
-            if not isinstance(public, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
-                raise UnsupportedAlgorithm("EdDSA needs an Ed25519 or Ed448 key")
-            public.verify(signature, data)
-            return
-        digest = _HASHES[alg[2:]]()
-        if isinstance(public, rsa.RSAPublicKey):
-            if alg.startswith("RS"):
-                public.verify(signature, data, padding.PKCS1v15(), digest)
-            else:
-                pss = padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
-                public.verify(signature, data, pss, digest)
-        elif isinstance(public, ec.EllipticCurvePublicKey):
-            der = _ecdsa_der(signature, public.curve)
-            public.verify(der, data, ec.ECDSA(digest))
-        else:
-            raise UnsupportedAlgorithm(f"no key type here verifies {alg}")
+        check(key.key, token.signing_input, token.signature)
     except (InvalidSignature, ValueError) as exc:
         raise BadSignature("the signature does not verify") from exc
+    except (TypeError, AttributeError) as exc:  # a hand-built SigningKey whose kty lies
+        raise UnsupportedAlgorithm(f"key {key.kid!r} cannot verify {alg}") from exc
 
 
 # --- claims ------------------------------------------------------------------
