@@ -1,0 +1,161 @@
+"""Pass-through: after a revoke, tell Cognito and flush API Gateway's authorizer cache.
+
+Switched on by configuration (``AwsConfig``); every call is best effort: the
+rule is already durable when these run, so a failure is logged, never raised.
+
+- family revoke with the refresh token supplied → Cognito ``RevokeToken``
+  (the refresh token stops minting tokens; Cognito alone would still leave the
+  ID token accepted by API Gateway, which the family rule now covers).
+- subject revoke → ``AdminUserGlobalSignOut`` (the username is looked up by sub).
+- any revoke → ``FlushStageAuthorizersCache`` (REST) / ``ResetAuthorizersCache``
+  (HTTP API) for the configured stages, so a cached allow cannot outlive the
+  revocation for the cache's TTL.
+
+The flush waits until every authorizer replica must have seen the rule
+(``REVOKER_SYNC_MAX_AGE`` after it was stored): flushed sooner, a replica that
+synced just before the revoke could allow the token once more and the gateway
+would cache that allow again. It is debounced per stage: a stage already
+flushed after this revoke settled is not flushed again, so a burst of revokes
+in one container costs one flush per stage.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from revoker.aws.clients import AwsClients, aws_error_code, aws_errors
+from revoker.aws.cognito_users import CognitoUsers
+from revoker.aws.config import AwsConfig, StageRef
+from revoker.clock import Clock
+from revoker.registry.rules import Rule, RuleKind
+from revoker.tokens import token_fingerprint
+
+__all__ = ["PassThrough"]
+
+log = logging.getLogger("revoker.aws")
+
+
+class PassThrough:
+    """The Cognito and API Gateway calls a revoke triggers, as configured."""
+
+    def __init__(
+        self,
+        config: AwsConfig,
+        *,
+        user_pool_id: str | None,
+        clients: AwsClients,
+        clock: Clock,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._config = config
+        self._user_pool_id = user_pool_id
+        self._clients = clients
+        self._users = CognitoUsers(clients)
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        # (kind, api id, stage) -> when this container last flushed it
+        self._flushed_at: dict[tuple[str, str, str], float] = {}
+
+    def after_revoke(
+        self,
+        rule: Rule,
+        *,
+        refresh_token: str | None = None,
+        client_id: str | None = None,
+        cognito: bool = True,
+    ) -> list[str]:
+        """Every pass-through call ``rule`` calls for; the actions that succeeded."""
+        done: list[str] = []
+        if cognito and self._config.passthrough_cognito:
+            family = rule.kind is RuleKind.FAMILY
+            if family and refresh_token and client_id:
+                if self.revoke_refresh_token(refresh_token, client_id):
+                    done.append("cognito:RevokeToken")
+            elif rule.kind is RuleKind.SUBJECT and self.sign_out_subject(rule.value):
+                done.append("cognito:AdminUserGlobalSignOut")
+        done.extend(self.flush_caches(rule.created_at))
+        return done
+
+    def revoke_refresh_token(self, refresh_token: str, client_id: str) -> bool:
+        """Cognito ``RevokeToken`` (with the client secret when one is configured)."""
+        request = {"Token": refresh_token, "ClientId": client_id}
+        if self._config.cognito_client_secret:
+            request["ClientSecret"] = self._config.cognito_client_secret
+        try:
+            self._clients.get("cognito-idp").revoke_token(**request)
+        except aws_errors() as exc:
+            log.warning(
+                "cognito RevokeToken failed for refresh token %s: %s",
+                token_fingerprint(refresh_token),
+                aws_error_code(exc),
+            )
+            return False
+        return True
+
+    def sign_out_subject(self, sub: str) -> bool:
+        """``AdminUserGlobalSignOut`` for the user whose ``sub`` this is."""
+        pool = self._user_pool_id
+        if pool is None:
+            log.warning("AdminUserGlobalSignOut skipped: no user pool id is configured")
+            return False
+        try:
+            username = self._users.username_of(pool, sub)
+            if username is None:
+                log.warning("AdminUserGlobalSignOut skipped: no user in %s has that sub", pool)
+                return False
+            self._clients.get("cognito-idp").admin_user_global_sign_out(
+                UserPoolId=pool, Username=username
+            )
+        except aws_errors() as exc:
+            log.warning("cognito AdminUserGlobalSignOut failed: %s", aws_error_code(exc))
+            return False
+        return True
+
+    def flush_caches(self, revoked_at: float) -> list[str]:
+        """Flush every configured stage not flushed since ``revoked_at`` settled."""
+        config = self._config
+        if not config.flushes:
+            return []
+        settled_at = revoked_at + config.sync_max_age_seconds
+        with self._lock:  # one flush round at a time; the second finds the stages fresh
+            wait = settled_at - self._clock()
+            if wait > 0:
+                self._sleep(min(wait, config.sync_max_age_seconds))
+            done: list[str] = []
+            rounds = (("rest", config.flush_rest_stages), ("http", config.flush_http_stages))
+            for kind, stages in rounds:
+                for stage in stages:
+                    key = (kind, stage.api_id, stage.stage)
+                    if self._flushed_at.get(key, -1.0) >= settled_at:
+                        continue  # flushed after this revoke was visible everywhere
+                    flushed_at = self._clock()
+                    if self._flush(kind, stage):
+                        self._flushed_at[key] = flushed_at
+                        done.append(f"{kind}:{stage.api_id}/{stage.stage}")
+            return done
+
+    def _flush(self, kind: str, stage: StageRef) -> bool:
+        try:
+            if kind == "rest":
+                self._clients.get("apigateway").flush_stage_authorizers_cache(
+                    restApiId=stage.api_id, stageName=stage.stage
+                )
+            else:
+                self._clients.get("apigatewayv2").reset_authorizers_cache(
+                    ApiId=stage.api_id, StageName=stage.stage
+                )
+        except aws_errors() as exc:
+            # The cached allow now lives until the authorizer cache TTL: say so loudly.
+            log.error(  # noqa: TRY400 - the AWS error code says it all; no traceback wanted
+                "flushing the authorizer cache of %s/%s failed: %s; cached allows live "
+                "until the cache TTL",
+                stage.api_id,
+                stage.stage,
+                aws_error_code(exc),
+            )
+            return False
+        return True

@@ -1,0 +1,504 @@
+"""The ``dynamodb://TABLE`` store: rules, change log and audit trail in one DynamoDB table.
+
+Table schema (``create_table`` below; ``deploy/aws/template.yaml`` declares the same)::
+
+    key: pk (S, HASH) + sk (S, RANGE); TTL attribute "ttl" (N, epoch seconds)
+
+    item     pk        sk                     other attributes
+    head     "head"    "head"                 seq (N): the last seq handed out
+    rule     "rule"    the rule id            seq, kind, value, issuer?, cutoff?, expires_at?,
+                                              reason, actor, created_at, ttl (= ceil(expires_at))
+    change   "change"  seq, 20 digits         op, at, rule (S: the rule as JSON),
+                                              ttl (= at + change retention)
+    audit    "audit"   seq, 20 digits         at, actor, action, rule_id, kind, value, reason
+
+Why a replica fed by a sequence, not a ``BatchGetItem`` per check: a check reads
+an in-memory replica (no network round trip, nothing billed per request), and a
+Lambda container syncs it at most once per second with one strongly consistent
+``GetItem`` of the head (plus one ``Query`` of the new changes when the head
+moved). A ``BatchGetItem`` of the token's jti, origin_jti, sid, sub, client,
+kid and iss keys would add a round trip and up to seven reads to every
+request, so cost and latency would grow with traffic instead of with the
+number of containers. The price is up to a second of staleness per container,
+which the sync bound sets and the authorizer cache flush waits out.
+
+Every write is one ``TransactWriteItems``: the head moves from n to n+1 only
+if it still says n (so seqs never repeat or skip, across processes), together
+with the rule put or delete and the change and audit items of seq n+1. A reader
+therefore finds every seq up to the head it read; a missing one was trimmed
+(by ``prune`` or by DynamoDB's TTL, which deletes in no particular order), and
+``changes_since`` answers None so the replica takes a snapshot.
+
+Throttling (ProvisionedThroughputExceeded, ThrottlingException, transaction
+conflicts) is retried by botocore's "standard" retry mode and then, for
+writes, by our own bounded exponential backoff with jitter.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
+from urllib.parse import parse_qsl
+
+from revoker.errors import ConfigurationError, StoreError
+from revoker.registry.rules import InvalidRule, Rule, RuleKind
+from revoker.registry.store import (
+    DEFAULT_CHANGE_RETENTION_SECONDS,
+    AuditEntry,
+    Change,
+    RuleFilter,
+)
+
+__all__ = ["DynamoDBStore", "create_table", "dynamodb_client", "open_dynamodb_store"]
+
+_HEAD = {"pk": {"S": "head"}, "sk": {"S": "head"}}
+_RETRYABLE = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TransactionConflictException",
+        "InternalServerError",
+    }
+)
+_RETRYABLE_REASONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+)
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+_OPTIONS = frozenset({"region", "endpoint_url"})
+
+
+class _ItemConditionFailed(Exception):
+    """The condition on a transaction item other than the head failed."""
+
+
+class DynamoDBStore:
+    """A ``RuleStore`` in one DynamoDB table, through a low-level boto3 client."""
+
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        *,
+        change_retention_seconds: float = DEFAULT_CHANGE_RETENTION_SECONDS,
+        max_write_attempts: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
+        owns_client: bool = False,
+    ) -> None:
+        self.table = table
+        self._client = client
+        self._owns_client = owns_client
+        self._retention_seconds = change_retention_seconds
+        self._max_write_attempts = max(1, max_write_attempts)
+        self._sleep = sleep
+        # Writes in one process take turns: fewer conflicts, and a head read is fresh.
+        self._write_lock = threading.Lock()
+        self._closed = False
+        exceptions = importlib.import_module("botocore.exceptions")
+        self._client_error: type[Exception] = exceptions.ClientError
+        self._boto_error: type[Exception] = exceptions.BotoCoreError
+
+    # -- writes ---------------------------------------------------------------
+
+    def add(self, rule: Rule) -> int:
+        def items(seq: int) -> list[dict[str, Any]]:
+            put = {"Item": _rule_item(rule, seq), "ConditionExpression": "attribute_not_exists(sk)"}
+            log = self._log(seq, "add", rule, at=rule.created_at, actor=rule.actor, why=rule.reason)
+            return [self._op("Put", put), *log]
+
+        try:
+            return self._write("add a rule", items)
+        except _ItemConditionFailed:
+            raise InvalidRule(f"a rule with id {rule.id!r} already exists") from None
+
+    def lift(self, rule_id: str, *, actor: str, reason: str, now: float) -> Rule | None:
+        for _ in range(self._max_write_attempts):
+            item = self._call(
+                "read a rule", "get_item", Key=_rule_key(rule_id), ConsistentRead=True
+            )
+            found = item.get("Item")
+            if found is None:
+                return None
+            rule = _decode_rule(found)
+            if rule.expires_at is not None and rule.expires_at <= now:
+                return None
+            stored_seq = found["seq"]
+
+            def items(
+                seq: int, rule: Rule = rule, stored_seq: dict[str, str] = stored_seq
+            ) -> list[dict[str, Any]]:
+                delete = {
+                    "Key": _rule_key(rule.id),
+                    "ConditionExpression": "#seq = :stored",
+                    "ExpressionAttributeNames": {"#seq": "seq"},
+                    "ExpressionAttributeValues": {":stored": stored_seq},
+                }
+                log = self._log(seq, "lift", rule, at=now, actor=actor, why=reason)
+                return [self._op("Delete", delete), *log]
+
+            try:
+                self._write("lift a rule", items)
+            except _ItemConditionFailed:
+                continue  # lifted (or pruned) meanwhile: read again
+            return rule
+        return None
+
+    def prune(self, now: float) -> int:
+        self._check_open()
+        expired = [
+            item
+            for item in self._query("prune", "rule")
+            if "expires_at" in item and float(item["expires_at"]["N"]) <= now
+        ]
+        self._delete_all("prune", [{"pk": item["pk"], "sk": item["sk"]} for item in expired])
+        # Trim a prefix of the log only; readers detect any gap by seq.
+        horizon = now - self._retention_seconds
+        old: list[dict[str, Any]] = []
+        for item in self._query("prune", "change"):
+            if float(item["at"]["N"]) >= horizon:
+                break
+            old.append({"pk": item["pk"], "sk": item["sk"]})
+        self._delete_all("prune", old)
+        return len(expired)
+
+    # -- reads ----------------------------------------------------------------
+
+    def changes_since(self, seq: int, *, limit: int = 10_000) -> list[Change] | None:
+        head = self._head("read the change log")
+        if seq > head:
+            return None
+        if seq == head:
+            return []
+        limit = max(limit, 1)
+        changes: list[Change] = []
+        for item in self._query("read the change log", "change", after=seq, limit=limit):
+            item_seq = int(item["sk"]["S"])
+            if item_seq != seq + len(changes) + 1:
+                if item_seq <= head:
+                    return None  # a seq the head vouches for is gone: the log was trimmed
+                break  # a newer write whose predecessor is not visible yet
+            changes.append(Change(seq=item_seq, op=_op_name(item), rule=_rule_from_json(item)))
+        if len(changes) < limit and seq + len(changes) < head:
+            return None
+        return changes
+
+    def snapshot(self, now: float) -> tuple[int, list[Rule]]:
+        # The head first: a rule written after it is replayed later, which is harmless.
+        head = self._head("read a snapshot")
+        rules = sorted(self._query("read a snapshot", "rule"), key=lambda i: int(i["seq"]["N"]))
+        return head, [rule for rule in map(_decode_rule, rules) if _active(rule, now)]
+
+    def get(self, rule_id: str) -> Rule | None:
+        found = self._call("read a rule", "get_item", Key=_rule_key(rule_id), ConsistentRead=True)
+        item = found.get("Item")
+        return None if item is None else _decode_rule(item)
+
+    def list_rules(self, rule_filter: RuleFilter, *, now: float) -> list[Rule]:
+        # Active rules are few (they prune themselves), so one partition read and a sort.
+        f = rule_filter
+        items = sorted(self._query("list rules", "rule"), key=lambda i: int(i["seq"]["N"]))
+        chosen = [
+            rule
+            for rule in map(_decode_rule, items)
+            if (f.kind is None or rule.kind is f.kind)
+            and (f.value is None or rule.value == f.value)
+            and (f.issuer is None or rule.issuer == f.issuer)
+            and (f.include_expired or _active(rule, now))
+        ]
+        return chosen[f.offset : f.offset + f.limit]
+
+    def audit_log(self, *, limit: int = 100, since_seq: int = 0) -> list[AuditEntry]:
+        items = self._query("read the audit log", "audit", after=since_seq, limit=max(limit, 1))
+        return [_decode_audit(item) for item in items]
+
+    def close(self) -> None:
+        if not self._closed and self._owns_client:
+            self._client.close()  # its HTTP connection pool
+        self._closed = True
+
+    # -- internals ------------------------------------------------------------
+
+    def _op(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {kind: {"TableName": self.table, **body}}
+
+    def _log(
+        self, seq: int, op: Literal["add", "lift"], rule: Rule, *, at: float, actor: str, why: str
+    ) -> list[dict[str, Any]]:
+        """The change and audit items of ``seq``."""
+        sk = {"S": f"{seq:020d}"}
+        change = {
+            "pk": {"S": "change"},
+            "sk": sk,
+            "op": {"S": op},
+            "at": _number(at),
+            "rule": {"S": json.dumps(rule.to_dict(), separators=(",", ":"))},
+            "ttl": {"N": str(math.ceil(at + self._retention_seconds))},
+        }
+        audit = {
+            "pk": {"S": "audit"},
+            "sk": sk,
+            "at": _number(at),
+            "actor": {"S": actor},
+            "action": {"S": "revoke" if op == "add" else "lift"},
+            "rule_id": {"S": rule.id},
+            "kind": {"S": str(rule.kind)},
+            "value": {"S": rule.value},
+            "reason": {"S": why},
+        }
+        return [self._op("Put", {"Item": change}), self._op("Put", {"Item": audit})]
+
+    def _write(self, what: str, items: Callable[[int], list[dict[str, Any]]]) -> int:
+        """Run one transaction that moves the head to the next seq; that seq."""
+        with self._write_lock:
+            for attempt in range(self._max_write_attempts):
+                head = self._head(what)
+                seq = head + 1
+                condition = "attribute_not_exists(#seq)" if head == 0 else "#seq = :head"
+                values = {":next": {"N": str(seq)}}
+                if head:
+                    values[":head"] = {"N": str(head)}
+                move = {
+                    "Key": _HEAD,
+                    "UpdateExpression": "SET #seq = :next",
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": {"#seq": "seq"},
+                    "ExpressionAttributeValues": values,
+                }
+                transaction = [self._op("Update", move), *items(seq)]
+                try:
+                    self._client.transact_write_items(TransactItems=transaction)
+                except self._client_error as exc:
+                    if not self._retry_write(exc, attempt):
+                        raise _store_error(what, exc) from exc
+                    continue
+                except self._boto_error as exc:
+                    raise _store_error(what, exc) from exc
+                return seq
+        raise StoreError(f"the DynamoDB store could not {what}: still throttled after retries")
+
+    def _retry_write(self, exc: Exception, attempt: int) -> bool:
+        """Whether to try again (after a backoff); raises ``_ItemConditionFailed``."""
+        response = getattr(exc, "response", {})
+        code = response.get("Error", {}).get("Code", "")
+        if code == "TransactionCanceledException":
+            reasons = [r.get("Code") for r in response.get("CancellationReasons", [])]
+            if any(r == "ConditionalCheckFailed" for r in reasons[1:]):
+                raise _ItemConditionFailed
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                return True  # another writer moved the head: read it again at once
+            if not _RETRYABLE_REASONS.intersection(reasons):
+                return False
+        elif code not in _RETRYABLE:
+            return False
+        if attempt + 1 < self._max_write_attempts:
+            # Full jitter, so writers that collided do not collide again in step.
+            self._sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))  # noqa: S311 - jitter, not a secret
+        return True
+
+    def _head(self, what: str) -> int:
+        found = self._call(what, "get_item", Key=_HEAD, ConsistentRead=True)
+        item = found.get("Item")
+        return int(item["seq"]["N"]) if item and "seq" in item else 0
+
+    def _query(
+        self, what: str, pk: str, *, after: int | None = None, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Items of one partition in ``sk`` order (after the seq ``after``), page by page."""
+        request: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": pk}},
+            "ConsistentRead": True,
+        }
+        if after is not None:
+            request["KeyConditionExpression"] += " AND sk > :after"
+            request["ExpressionAttributeValues"][":after"] = {"S": f"{max(after, 0):020d}"}
+        remaining = limit
+        while True:
+            if remaining is not None:
+                request["Limit"] = remaining
+            page = self._call(what, "query", TableName=self.table, **request)
+            items = page.get("Items", [])
+            yield from items
+            if remaining is not None:
+                remaining -= len(items)
+            start = page.get("LastEvaluatedKey")
+            if not start or (remaining is not None and remaining <= 0):
+                return
+            request["ExclusiveStartKey"] = start
+
+    def _delete_all(self, what: str, keys: list[dict[str, Any]]) -> None:
+        for first in range(0, len(keys), 25):  # BatchWriteItem takes 25 requests at most
+            pending = {
+                self.table: [{"DeleteRequest": {"Key": k}} for k in keys[first : first + 25]]
+            }
+            for attempt in range(self._max_write_attempts):
+                result = self._call(what, "batch_write_item", RequestItems=pending)
+                pending = result.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                self._sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))  # noqa: S311 - jitter
+            else:
+                raise StoreError(f"the DynamoDB store could not {what}: items left unprocessed")
+
+    def _call(self, what: str, operation: str, **request: Any) -> dict[str, Any]:
+        self._check_open()
+        if "TableName" not in request and operation != "batch_write_item":
+            request["TableName"] = self.table
+        try:
+            result: dict[str, Any] = getattr(self._client, operation)(**request)
+        except (self._client_error, self._boto_error) as exc:
+            raise _store_error(what, exc) from exc
+        return result
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"the DynamoDB store {self.table} is closed")
+
+
+def _store_error(what: str, exc: Exception) -> StoreError:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+    return StoreError(f"the DynamoDB store could not {what}: {code}")
+
+
+def _number(value: float) -> dict[str, str]:
+    return {"N": repr(float(value))}  # repr round-trips a float exactly
+
+
+def _rule_key(rule_id: str) -> dict[str, Any]:
+    return {"pk": {"S": "rule"}, "sk": {"S": rule_id}}
+
+
+def _rule_item(rule: Rule, seq: int) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        **_rule_key(rule.id),
+        "seq": {"N": str(seq)},
+        "kind": {"S": str(rule.kind)},
+        "value": {"S": rule.value},
+        "reason": {"S": rule.reason},
+        "actor": {"S": rule.actor},
+        "created_at": _number(rule.created_at),
+    }
+    if rule.issuer is not None:
+        item["issuer"] = {"S": rule.issuer}
+    if rule.cutoff is not None:
+        item["cutoff"] = _number(rule.cutoff)
+    if rule.expires_at is not None:
+        item["expires_at"] = _number(rule.expires_at)
+        item["ttl"] = {"N": str(math.ceil(rule.expires_at))}
+    return item
+
+
+def _decode_rule(item: dict[str, Any]) -> Rule:
+    def number(name: str) -> float | None:
+        return float(item[name]["N"]) if name in item else None
+
+    try:
+        return Rule(
+            id=item["sk"]["S"],
+            kind=RuleKind(item["kind"]["S"]),
+            value=item["value"]["S"],
+            issuer=item["issuer"]["S"] if "issuer" in item else None,
+            cutoff=number("cutoff"),
+            expires_at=number("expires_at"),
+            reason=item.get("reason", {}).get("S", ""),
+            actor=item["actor"]["S"],
+            created_at=float(item["created_at"]["N"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:  # InvalidRule is a ValueError
+        raise StoreError(f"the DynamoDB store holds a malformed rule: {exc}") from exc
+
+
+def _rule_from_json(item: dict[str, Any]) -> Rule:
+    try:
+        return Rule.from_dict(json.loads(item["rule"]["S"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreError(f"the DynamoDB store holds a malformed change: {exc}") from exc
+
+
+def _op_name(item: dict[str, Any]) -> Literal["add", "lift"]:
+    return "lift" if item.get("op", {}).get("S") == "lift" else "add"
+
+
+def _decode_audit(item: dict[str, Any]) -> AuditEntry:
+    try:
+        action: Literal["revoke", "lift"] = "lift" if item["action"]["S"] == "lift" else "revoke"
+        return AuditEntry(
+            seq=int(item["sk"]["S"]),
+            at=float(item["at"]["N"]),
+            actor=item["actor"]["S"],
+            action=action,
+            rule_id=item["rule_id"]["S"],
+            kind=item["kind"]["S"],
+            value=item["value"]["S"],
+            reason=item.get("reason", {}).get("S", ""),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreError(f"the DynamoDB store holds a malformed audit entry: {exc}") from exc
+
+
+def _active(rule: Rule, now: float) -> bool:
+    return rule.expires_at is None or rule.expires_at > now
+
+
+def dynamodb_client(*, region: str | None = None, endpoint_url: str | None = None) -> Any:
+    """A low-level DynamoDB client with short timeouts and botocore's standard retries."""
+    boto3 = importlib.import_module("boto3")
+    config = importlib.import_module("botocore.config").Config(
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=2,
+        read_timeout=5,
+    )
+    # A session of its own: boto3's default session is not safe to share between threads.
+    session = boto3.session.Session()
+    return session.client("dynamodb", region_name=region, endpoint_url=endpoint_url, config=config)
+
+
+def create_table(client: Any, table: str) -> None:
+    """Create the table (on demand, with TTL on ``ttl``) unless it exists; for tests and dev."""
+    try:
+        client.create_table(
+            TableName=table,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except client.exceptions.ResourceInUseException:
+        return
+    waiter = client.get_waiter("table_exists")
+    waiter.wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    client.update_time_to_live(
+        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
+    )
+
+
+def open_dynamodb_store(url: str) -> DynamoDBStore:
+    """``dynamodb://TABLE?region=REGION&endpoint_url=URL`` (both options optional)."""
+    rest = url.partition("://")[2]
+    table, _, query = rest.partition("?")
+    if not _TABLE_NAME.fullmatch(table):
+        raise ConfigurationError("a DynamoDB store URL is dynamodb://TABLE?region=REGION")
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = sorted(set(options) - _OPTIONS)
+    if unknown:
+        raise ConfigurationError(f"unknown DynamoDB store option {unknown[0][:32]!r}")
+    botocore_error = importlib.import_module("botocore.exceptions").BotoCoreError
+    try:
+        client = dynamodb_client(
+            region=options.get("region") or None, endpoint_url=options.get("endpoint_url") or None
+        )
+    except (ValueError, botocore_error) as exc:  # no or a bad region, a bad endpoint URL
+        raise ConfigurationError(f"cannot open the DynamoDB store: {exc}") from None
+    return DynamoDBStore(client, table, owns_client=True)
