@@ -22,6 +22,7 @@ test: lint typecheck unit
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/cfn-lint deploy/aws/template.yaml
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
