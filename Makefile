@@ -36,6 +36,7 @@ serve: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/verify_hot_path.py
 	$(BIN)/python benchmarks/inprocess.py
+	$(BIN)/python benchmarks/lambda_handler.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

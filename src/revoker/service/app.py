@@ -1,0 +1,92 @@
+"""The ASGI app: a tiny dispatcher that sends ``/auth`` to the raw fast path and everything
+else (and the lifespan) to a Starlette app.
+
+``build_app(state)`` serves an already built ``ServiceState`` (``revoker serve``
+with one worker, and the tests). ``create_app()`` is the factory each uvicorn
+worker calls with ``--workers`` > 1: it reads the settings from the
+environment variable ``SETTINGS_ENV`` and builds its own state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from revoker.service import admin, oauth, ops
+from revoker.service.bodies import error_response
+from revoker.service.config import SETTINGS_ENV, ServiceSettings
+from revoker.service.forward_auth import ForwardAuth, Receive, Scope, Send
+from revoker.service.logs import configure_logging
+from revoker.service.state import ServiceState
+
+__all__ = ["RevokerApp", "build_app", "create_app"]
+
+log = logging.getLogger("revoker.service")
+
+
+class RevokerApp:
+    """``/auth`` and ``/auth/...`` to the fast path; the rest to Starlette."""
+
+    __slots__ = ("auth", "starlette", "state")
+
+    def __init__(self, state: ServiceState, auth: ForwardAuth, starlette: Starlette) -> None:
+        self.state = state
+        self.auth = auth
+        self.starlette = starlette
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path[:5] == "/auth" and (len(path) == 5 or path[5] == "/"):
+                await self.auth(scope, receive, send)
+                return
+        await self.starlette(scope, receive, send)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # Starlette's own 404/405 answers, in the JSON shape of every other error.
+    assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, exc.detail, dict(exc.headers or {}))
+
+
+def build_app(state: ServiceState) -> RevokerApp:
+    """The app around ``state``; its lifespan starts and closes the state."""
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await run_in_threadpool(state.start)  # a first sync and JWKS fetches block
+        try:
+            yield
+        finally:
+            await run_in_threadpool(state.close)
+
+    starlette = Starlette(
+        routes=[*ops.routes, *oauth.routes, *admin.routes],
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error},
+    )
+    starlette.state.revoker = state
+    settings = state.settings
+    auth = ForwardAuth(
+        state.authorizer,
+        state.metrics,
+        cookie_name=settings.cookie_name,
+        realm=settings.realm,
+    )
+    return RevokerApp(state, auth, starlette)
+
+
+def create_app() -> RevokerApp:
+    """uvicorn's factory in each worker process (``--workers`` > 1)."""
+    settings = ServiceSettings.from_json(os.environ[SETTINGS_ENV])
+    configure_logging(settings.log_format, settings.log_level)
+    return build_app(ServiceState.build(settings))

@@ -1,0 +1,244 @@
+"""A real nginx (auth_request) in front of a sample upstream, with `revoker serve` deciding:
+allowed (identity headers reach the upstream), denied (401), revoked (self-revocation
+through /revoke, then the same token gets 401). deploy/nginx/revoker.conf is the config,
+with its ports replaced. Skips without nginx, fails under REVOKER_REQUIRE_SERVICES=1."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from service_support import ADMIN_TOKEN, ServeProcess, bearer, service_missing
+
+from revoker.devissuer import DevIssuerServer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NGINX_CONF = REPO_ROOT / "deploy" / "nginx" / "revoker.conf"
+Login = Callable[[], dict[str, str]]
+
+
+def _nginx_binary() -> str | None:
+    found = shutil.which("nginx")
+    if found:
+        return found
+    return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
+
+
+def _free_port() -> int:
+    # nginx cannot report a port it picked: take a free one and hand it over.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class _EchoHandler(BaseHTTPRequestHandler):
+    """The sample upstream: answers 200 with the headers it received, as JSON."""
+
+    server: _EchoServer
+
+    def _echo(self) -> None:
+        self.server.seen.append(dict(self.headers.items()))
+        body = json.dumps({"path": self.path, "headers": dict(self.headers.items())}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self._echo()
+
+    def do_POST(self) -> None:
+        self._echo()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        pass
+
+
+class _EchoServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _EchoHandler)
+        self.seen: list[dict[str, str]] = []
+
+
+@pytest.fixture
+def upstream() -> Iterator[_EchoServer]:
+    server = _EchoServer()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield server
+    server.shutdown()
+    thread.join(5)
+    server.server_close()
+
+
+@pytest.fixture
+def nginx_binary() -> str:
+    """nginx's path; skips (or fails under REVOKER_REQUIRE_SERVICES=1) when it is missing."""
+    binary = _nginx_binary()
+    if binary is None:
+        service_missing("nginx")
+    assert binary is not None
+    return binary
+
+
+@pytest.fixture
+def revoker(
+    nginx_binary: str, dev_issuer: DevIssuerServer, tmp_path: Path
+) -> Iterator[ServeProcess]:
+    serve = ServeProcess(
+        "--issuer", dev_issuer.issuer, "--audience", dev_issuer.issuer_obj.client_id,
+        "--store", f"sqlite:///{tmp_path}/rules.db", "--admin-token", ADMIN_TOKEN,
+        "--log-level", "debug", "--log-format", "json",
+    )  # fmt: skip
+    try:
+        serve.wait_ready()
+        yield serve
+        assert serve.stop() == 0
+    finally:
+        serve.kill()
+
+
+@dataclass
+class Nginx:
+    url: str
+    process: subprocess.Popen[bytes]
+    error_log: Path
+
+
+def _write_config(prefix: Path, listen: int, revoker_url: str, upstream_port: int) -> Path:
+    site = NGINX_CONF.read_text(encoding="utf-8")
+    for default, actual in (
+        ("127.0.0.1:8000", f"127.0.0.1:{listen}"),
+        ("127.0.0.1:8080", revoker_url.removeprefix("http://")),
+        ("127.0.0.1:3000", f"127.0.0.1:{upstream_port}"),
+    ):
+        assert default in site, default
+        site = site.replace(default, actual)
+    (prefix / "revoker.conf").write_text(site, encoding="utf-8")
+    temp = prefix / "temp"
+    temp.mkdir()
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    main = (
+        f"{user}worker_processes 1;\nerror_log {prefix}/error.log info;\n"
+        "events { worker_connections 64; }\n"
+        "http {\n"
+        f"  access_log {prefix}/access.log;\n"
+        + "".join(
+            f"  {kind}_temp_path {temp}/{kind};\n"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        + f"  include {prefix}/revoker.conf;\n"
+        "}\n"
+    )
+    config = prefix / "nginx.conf"
+    config.write_text(main, encoding="utf-8")
+    return config
+
+
+@pytest.fixture
+def nginx(
+    nginx_binary: str, tmp_path: Path, revoker: ServeProcess, upstream: _EchoServer
+) -> Iterator[Nginx]:
+    prefix = tmp_path / "nginx"
+    prefix.mkdir()
+    listen = _free_port()
+    config = _write_config(prefix, listen, revoker.url, upstream.server_address[1])
+    process = subprocess.Popen(
+        [nginx_binary, "-p", str(prefix), "-e", str(prefix / "error.log"), "-c", str(config),
+         "-g", f"daemon off; pid {prefix}/nginx.pid;"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{listen}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            if process.poll() is not None:
+                errors = process.stderr.read().decode() if process.stderr else ""
+                pytest.fail(f"nginx exited at start: {errors}")
+            try:
+                httpx.get(url + "/revoke", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "nginx did not start listening"
+                time.sleep(0.05)
+        yield Nginx(url, process, prefix / "error.log")
+    finally:
+        process.terminate()  # SIGTERM: nginx's fast shutdown
+        process.wait(10)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def _denial_logged(revoker: ServeProcess, uri: str) -> bool:
+    # revoker's debug log of a denial carries the gateway's X-Original-* headers.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        for line in list(revoker.stderr):
+            if '"message":"denied"' in line:
+                entry = json.loads(line)
+                if entry.get("uri") == uri and entry.get("method") == "GET":
+                    return True
+        time.sleep(0.02)
+    return False
+
+
+def test_through_nginx_allowed_denied_and_revoked(
+    nginx: Nginx, revoker: ServeProcess, upstream: _EchoServer, login: Login
+) -> None:
+    """Allowed with identity headers upstream; forged identity replaced; denied with 401;
+    self-revocation through /revoke, after which the same token (and its ID token) get 401."""
+    tokens = login()
+    access, id_token = tokens["AccessToken"], tokens["IdToken"]
+    with httpx.Client(base_url=nginx.url, timeout=10) as client:
+        allowed = client.get(
+            "/api/orders?id=7", headers={**bearer(access), "X-Auth-Subject": "forged-admin"}
+        )
+        assert allowed.status_code == 200, nginx.error_log.read_text()
+        seen = allowed.json()["headers"]
+        assert seen["X-Auth-Subject"] != "forged-admin"
+        assert seen["X-Auth-Subject"]
+        assert seen["X-Auth-Username"] == "alice"
+        assert seen["X-Auth-Token-Use"] == "access"
+        assert seen["X-Auth-Client-Id"] == "revokerdemo0client0id000000"
+        assert seen["X-Auth-Scope"] == "aws.cognito.signin.user.admin"
+        assert allowed.json()["path"] == "/api/orders?id=7"
+
+        hits = len(upstream.seen)
+        missing = client.get("/api/orders")
+        assert missing.status_code == 401
+        assert missing.headers["www-authenticate"] == 'Bearer realm="revoker"'
+        header, payload, signature = access.split(".")
+        tampered = f"{header}.{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+        denied = client.get("/api/orders?denied=1", headers=bearer(tampered))
+        assert denied.status_code == 401
+        assert denied.headers["www-authenticate"] == (
+            'Bearer error="invalid_token", error_description="bad_signature"'
+        )
+        assert len(upstream.seen) == hits  # denied requests never reach the app
+        assert _denial_logged(revoker, "/api/orders?denied=1")  # X-Original-URI/-Method sent
+
+        assert client.get("/api/me", headers=bearer(id_token)).status_code == 200
+        assert client.post("/revoke", data={"token": "not-a-token"}).status_code == 200
+        revoked = client.post("/revoke", data={"token": access})
+        assert revoked.status_code == 200
+        after = client.get("/api/orders?denied=1", headers=bearer(access))
+        assert after.status_code == 401
+        assert 'error_description="revoked_family"' in after.headers["www-authenticate"]
+        sibling = client.get("/api/me", headers=bearer(id_token))
+        assert sibling.status_code == 401  # the ID token of the same sign-in
+        assert len(upstream.seen) == hits + 1
