@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from revoker.authorizer import DEFAULT_CACHE_SIZE
 from revoker.clock import Clock
 from revoker.errors import ConfigurationError
 from revoker.jwks import HttpJwksFetcher, JwksCache, JwksFetcher, JwksSource, cognito_issuer
@@ -58,7 +59,7 @@ class Settings:
     max_staleness_seconds: float = 30.0
     fail_open: bool = False
     poll_interval_seconds: float = 0.5
-    cache_size: int = 50_000
+    cache_size: int = DEFAULT_CACHE_SIZE
     jwks_cooldown_seconds: float = 10.0
     jwks_timeout_seconds: float = 3.0
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from revoker.authorizer import DEFAULT_CACHE_SIZE
 from revoker.errors import ConfigurationError, RevokerError
 from revoker.service.config import LOG_FORMATS, ServiceSettings, parse_client
 from revoker.settings import DEFAULT_STORE_URL, Settings
@@ -58,6 +59,7 @@ def settings_from_options(
         store_url=options.get("store_url") or DEFAULT_STORE_URL,
         max_staleness_seconds=float(options.get("max_staleness_seconds", 30.0)),
         fail_open=bool(options.get("fail_open", False)),
+        cache_size=int(options.get("cache_size", DEFAULT_CACHE_SIZE)),
     )
     return ServiceSettings(
         core=core,
@@ -141,6 +143,14 @@ class _OneLineErrors(click.Command):
     multiple=True,
     envvar="REVOKER_ALGORITHMS",
     help="Allowed signature algorithms (default RS256).",
+)
+@click.option(
+    "--cache-size",
+    type=click.IntRange(0, 10_000_000),
+    default=DEFAULT_CACHE_SIZE,
+    envvar="REVOKER_CACHE_SIZE",
+    show_default=True,
+    help="Verified tokens kept until their exp (0: verify every request).",
 )
 @click.option(
     "--leeway",
