@@ -34,9 +34,11 @@ serve: $(STAMP)
 	$(BIN)/revoker serve --dev-issuer
 
 bench: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python benchmarks/verify_hot_path.py
 	$(BIN)/python benchmarks/inprocess.py
 	$(BIN)/python benchmarks/lambda_handler.py
+	$(BIN)/python benchmarks/http_auth.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
