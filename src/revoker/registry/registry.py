@@ -2,7 +2,8 @@
 
 A revoke returns once the store holds the rule durably, and this process's
 replica holds it too, so the very next check here denies. Other processes see
-it within their poll interval (or at once, for stores that push).
+it within their poll interval, or at once for stores that push (Redis,
+PostgreSQL): ``start`` subscribes the replica to the store's push.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ class Registry:
         max_staleness_seconds: float = 30.0,
         fail_open: bool = False,
         poll_interval_seconds: float = 0.5,
+        push: bool = True,
+        push_poll_interval_seconds: float | None = None,
     ) -> None:
+        """Options after ``limits`` go to the ``Replica`` (see there)."""
         self.store = store
         self.clock: Clock = clock or SystemClock()
         self.limits = limits
@@ -45,6 +49,8 @@ class Registry:
             max_staleness_seconds=max_staleness_seconds,
             fail_open=fail_open,
             poll_interval_seconds=poll_interval_seconds,
+            push=push,
+            push_poll_interval_seconds=push_poll_interval_seconds,
         )
 
     @classmethod
@@ -115,7 +121,7 @@ class Registry:
         self.replica.sync()
 
     def start(self) -> None:
-        """Sync the replica and keep it in step on a background thread."""
+        """Sync the replica and keep it in step on a background thread (and by push)."""
         self.replica.start()
 
     def stop(self) -> None:

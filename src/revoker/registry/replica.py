@@ -12,22 +12,37 @@ CPython does atomically, so a reader sees either the old or the new state.
 
 ``sync`` follows the store's change log by sequence number and falls back to a
 snapshot when the log was trimmed; a poll thread calls it, and ``notify`` wakes
-that thread at once (for stores that push). The time of the last good sync
-decides freshness: a replica that could not sync for ``max_staleness_seconds``
-fails closed with ``RegistryStale`` unless ``fail_open`` was chosen.
+that thread at once. A store that pushes (a ``PushSource``: Redis, PostgreSQL)
+is subscribed in ``start`` with ``notify`` as the callback; while that push is
+healthy (and the last sync worked) the poll slows to
+``push_poll_interval_seconds``, a safety net for a lost message. The time of
+the last good sync alone decides freshness (never the push link): a replica
+that could not sync for ``max_staleness_seconds`` fails closed with
+``RegistryStale`` unless ``fail_open`` was chosen.
+
+Change listeners (``add_change_listener``) are called after a sync applied
+changes, outside the lock and off the ``match`` path: metrics, benchmarks.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from revoker.clock import Clock
 from revoker.errors import RegistryStale
+from revoker.registry.index import (
+    Index,
+    RuleIndex,
+    match_cutoffs,
+    plain_claims,
+    plain_header,
+    scoped,
+)
+from revoker.registry.push import PushSource, Subscription
 from revoker.registry.rules import Rule, RuleKind, signed_part_sha256
 from revoker.registry.store import Change, RuleStore
 
@@ -35,25 +50,11 @@ __all__ = ["Replica"]
 
 logger = logging.getLogger("revoker.registry")
 
-# Kinds in the order ``match`` checks them; the index holds one dict per kind, in this order.
-_ORDER = (
-    RuleKind.KEY,
-    RuleKind.TOKEN,
-    RuleKind.FAMILY,
-    RuleKind.SESSION,
-    RuleKind.SUBJECT,
-    RuleKind.CLIENT,
-    RuleKind.ISSUER,
-)
-_POSITION = {kind: position for position, kind in enumerate(_ORDER)}
 _BATCH = 10_000
 _MAX_BATCHES = 10  # further behind than this, a snapshot is cheaper than replaying
 
-# (issuer scope or None, cutoff or +inf, rule)
-_Entry = tuple[str | None, float, Rule]
-# Keys are rule values (str); look-ups pass whatever the claim holds.
-_Values = dict[Any, tuple[_Entry, ...]]
-_Index = tuple[_Values, ...]
+ChangeListener = Callable[[Sequence[Change]], None]
+_PUSH_POLL_SECONDS = 5.0  # the slow poll beside a healthy push, unless max_staleness asks for less
 
 
 class Replica:
@@ -67,14 +68,25 @@ class Replica:
         max_staleness_seconds: float = 30.0,
         fail_open: bool = False,
         poll_interval_seconds: float = 0.5,
+        push: bool = True,
+        push_poll_interval_seconds: float | None = None,
     ) -> None:
+        """``push_poll_interval_seconds`` defaults to ``poll_interval_seconds``, raised to
+        5 s but kept to a third of ``max_staleness_seconds``, so a healthy replica stays fresh."""
         self._store = store
         self._clock = clock
         self._max_staleness_seconds = max_staleness_seconds
         self._fail_open = fail_open
         self._poll_interval_seconds = poll_interval_seconds
-        self._rules = _Rules()
-        self._index: _Index = self._rules.index  # what match reads; swapped whole on reload
+        self._push = push
+        if push_poll_interval_seconds is None:
+            slow = min(_PUSH_POLL_SECONDS, max_staleness_seconds / 3)
+            push_poll_interval_seconds = max(poll_interval_seconds, slow)
+        self._push_poll_interval_seconds = push_poll_interval_seconds
+        self._subscription: Subscription | None = None
+        self._listeners: tuple[ChangeListener, ...] = ()
+        self._rules = RuleIndex()
+        self._index: Index = self._rules.index  # what match reads; swapped whole on reload
         self._seq = -1  # never synced: the first sync takes a snapshot
         self._last_sync_at: float | None = None
         self._write_lock = threading.Lock()
@@ -93,51 +105,55 @@ class Replica:
             iss = claims.get("iss")
             if key_ix:
                 entries = key_ix.get(header.get("kid"))
-                if entries and (rule := _scoped(entries, iss)):
+                if entries and (rule := scoped(entries, iss)):
                     return rule
             if token_ix:
                 jti = claims.get("jti")
                 if not jti or jti.__class__ is not str:
                     jti = signed_part_sha256(raw)
                 entries = token_ix.get(jti)
-                if entries and (rule := _scoped(entries, iss)):
+                if entries and (rule := scoped(entries, iss)):
                     return rule
             if family_ix:
                 entries = family_ix.get(claims.get("origin_jti"))
-                if entries and (rule := _scoped(entries, iss)):
+                if entries and (rule := scoped(entries, iss)):
                     return rule
             if session_ix:
                 entries = session_ix.get(claims.get("sid"))
-                if entries and (rule := _scoped(entries, iss)):
+                if entries and (rule := scoped(entries, iss)):
                     return rule
             if subject_ix or client_ix or issuer_ix:
-                return _match_cutoffs(claims, iss, subject_ix, client_ix, issuer_ix)
+                return match_cutoffs(claims, iss, subject_ix, client_ix, issuer_ix)
         except TypeError:
             # An unhashable or non-numeric claim: retry with only well-typed claims.
-            return self.match(_plain_claims(claims), _plain_header(header), raw)
+            return self.match(plain_claims(claims), plain_header(header), raw)
         return None
 
     # -- keeping in step ----------------------------------------------------
 
     def sync(self) -> None:
         """Catch up with the store; a ``StoreError`` leaves the replica as it was."""
+        applied: list[Change] = []
         with self._write_lock:
             now = self._clock()
             if self._seq < 0:
-                self._reload(now)
+                applied = self._reload(now)
             else:
                 for _ in range(_MAX_BATCHES):
                     changes = self._store.changes_since(self._seq, limit=_BATCH)
                     if changes is None:
-                        self._reload(now)
+                        applied = self._reload(now)
                         break
                     self._apply(changes, now)
+                    applied.extend(changes)
                     if len(changes) < _BATCH:
                         break
                 else:
-                    self._reload(now)
+                    applied = self._reload(now)
             self._rules.sweep(now)
             self._last_sync_at = now
+        if applied and self._listeners:
+            self._tell_listeners(applied)
 
     def sync_if_older(self, max_age_seconds: float) -> bool:
         """Sync when the last good sync is older than ``max_age_seconds`` (a Lambda's bound)."""
@@ -161,17 +177,36 @@ class Replica:
         """Wake the poll thread to sync now (a store's push calls this)."""
         self._wake.set()
 
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        """Call ``listener(changes)`` after each sync that applied changes (a reload reports
+        its difference as changes); it runs on the syncing thread and must be quick."""
+        with self._write_lock:
+            self._listeners = (*self._listeners, listener)
+
+    def remove_change_listener(self, listener: ChangeListener) -> None:
+        with self._write_lock:
+            self._listeners = tuple(known for known in self._listeners if known is not listener)
+
     def start(self) -> None:
-        """Sync once, then keep syncing every poll interval on a daemon thread."""
+        """Sync once, subscribe to the store's push if it has one, then keep syncing on a
+        daemon thread (every poll interval, at once on a push)."""
         if self._thread is not None:
             return
         self._stopping.clear()
         self._sync_logged()
+        if self._push and isinstance(self._store, PushSource):
+            try:
+                self._subscription = self._store.subscribe(self.notify)
+            except Exception as exc:  # noqa: BLE001 -- without push the poll still keeps us in step
+                logger.warning("revocation registry cannot subscribe to its store: %s", exc)
         self._thread = threading.Thread(target=self._run, name="revoker-replica", daemon=True)
         self._thread.start()
 
     def stop(self, timeout_seconds: float = 5.0) -> None:
-        """Stop the poll thread and wait for it (bounded)."""
+        """Close the push subscription, stop the poll thread and wait for it (bounded)."""
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            subscription.close()
         thread, self._thread = self._thread, None
         if thread is None:
             return
@@ -207,6 +242,12 @@ class Replica:
         return math.inf if last is None else max(0.0, self._clock() - last)
 
     @property
+    def push_healthy(self) -> bool:
+        """Whether a push subscription is up (False for stores that only poll)."""
+        subscription = self._subscription
+        return subscription is not None and subscription.healthy
+
+    @property
     def seq(self) -> int:
         """The store seq this replica has caught up to (-1 before the first sync)."""
         return self._seq
@@ -226,7 +267,12 @@ class Replica:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            self._wake.wait(self._poll_interval_seconds)
+            # A push that goes down calls notify, so a long slow wait ends at once; after a
+            # failed sync we are behind, push or not: retry at the fast interval.
+            slow = self.push_healthy and not self._failing
+            self._wake.wait(
+                self._push_poll_interval_seconds if slow else self._poll_interval_seconds
+            )
             self._wake.clear()  # before syncing: a notify from now on means another round
             if self._stopping.is_set():
                 break
@@ -244,13 +290,28 @@ class Replica:
             logger.info("revocation registry syncs again (seq %d)", self._seq)
         self._failing = False
 
-    def _reload(self, now: float) -> None:
+    def _reload(self, now: float) -> list[Change]:
+        """Replace everything with a snapshot; the difference as changes, if anyone listens."""
         seq, rules = self._store.snapshot(now)
-        fresh = _Rules()
+        fresh = RuleIndex()
         for rule in rules:
             fresh.insert(rule, now)
+        old = self._rules.by_id
         # Built aside, then published with one assignment: readers never see it half-full.
         self._rules, self._index, self._seq = fresh, fresh.index, seq
+        if not self._listeners:
+            return []
+        new = fresh.by_id
+        added = [Change(seq, "add", rule) for rule_id, rule in new.items() if rule_id not in old]
+        lifted = [Change(seq, "lift", rule) for rule_id, rule in old.items() if rule_id not in new]
+        return added + lifted
+
+    def _tell_listeners(self, changes: Sequence[Change]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(changes)
+            except Exception:
+                logger.exception("a revocation registry change listener failed")
 
     def _apply(self, changes: list[Change], now: float) -> None:
         for change in changes:
@@ -259,109 +320,3 @@ class Replica:
             else:
                 self._rules.remove(change.rule.id)
             self._seq = change.seq
-
-
-class _Rules:
-    """The index ``match`` reads, the rules by id, and a heap of expiries to sweep."""
-
-    __slots__ = ("by_id", "expiries", "index")
-
-    def __init__(self) -> None:
-        self.index: _Index = tuple({} for _ in _ORDER)
-        self.by_id: dict[str, Rule] = {}
-        self.expiries: list[tuple[float, str]] = []  # heap of (expires_at, rule id)
-
-    def insert(self, rule: Rule, now: float) -> None:
-        """Add a rule unless it is already here (writes come back through the log) or expired."""
-        expires_at = rule.expires_at
-        if rule.id in self.by_id or (expires_at is not None and expires_at <= now):
-            return
-        entry = (rule.issuer, math.inf if rule.cutoff is None else rule.cutoff, rule)
-        values = self.index[_POSITION[rule.kind]]
-        values[rule.value] = (*values.get(rule.value, ()), entry)
-        self.by_id[rule.id] = rule
-        if expires_at is not None:
-            heapq.heappush(self.expiries, (expires_at, rule.id))
-
-    def remove(self, rule_id: str) -> None:
-        rule = self.by_id.pop(rule_id, None)
-        if rule is None:
-            return
-        values = self.index[_POSITION[rule.kind]]
-        kept = tuple(entry for entry in values.get(rule.value, ()) if entry[2].id != rule_id)
-        if kept:
-            values[rule.value] = kept
-        else:
-            values.pop(rule.value, None)
-
-    def sweep(self, now: float) -> None:
-        """Drop every rule whose expires_at has come (lifted ones left stale heap entries)."""
-        expiries = self.expiries
-        while expiries and expiries[0][0] <= now:
-            _, rule_id = heapq.heappop(expiries)
-            self.remove(rule_id)
-
-
-def _scoped(entries: tuple[_Entry, ...], iss: Any) -> Rule | None:
-    for scope, _, rule in entries:
-        if scope is None or scope == iss:
-            return rule
-    return None
-
-
-def _cut(entries: tuple[_Entry, ...], iss: Any, iat: Any) -> Rule | None:
-    for scope, cutoff, rule in entries:
-        # "not after the cut-off" rather than "<=": a NaN iat counts as revoked.
-        if (scope is None or scope == iss) and not iat > cutoff:
-            return rule
-    return None
-
-
-def _match_cutoffs(
-    claims: Mapping[str, Any],
-    iss: Any,
-    subject_ix: _Values,
-    client_ix: _Values,
-    issuer_ix: _Values,
-) -> Rule | None:
-    iat = claims.get("iat")
-    if subject_ix:
-        entries = subject_ix.get(claims.get("sub"))
-        if entries and (rule := _cut(entries, iss, iat)):
-            return rule
-    if client_ix:
-        client = claims.get("client_id")
-        if client is None:
-            aud = claims.get("aud")
-            clients = (aud,) if isinstance(aud, str) else aud if isinstance(aud, list) else ()
-        else:
-            clients = (client,)
-        for candidate in clients:
-            entries = client_ix.get(candidate)
-            if entries and (rule := _cut(entries, iss, iat)):
-                return rule
-    if issuer_ix:
-        entries = issuer_ix.get(iss)
-        if entries and (rule := _cut(entries, iss, iat)):
-            return rule
-    return None
-
-
-def _plain_claims(claims: Mapping[str, Any]) -> dict[str, Any]:
-    """Only string claims, ``aud`` as its string members, and a numeric ``iat``.
-
-    A missing or non-numeric ``iat`` becomes -inf: a token that cannot show it
-    was issued after a cut-off is treated as issued before it (fail closed).
-    """
-    plain: dict[str, Any] = {k: v for k, v in claims.items() if isinstance(v, str)}
-    aud = claims.get("aud")
-    if isinstance(aud, list):
-        plain["aud"] = [member for member in aud if isinstance(member, str)]
-    iat = claims.get("iat")
-    numeric = isinstance(iat, int | float) and not isinstance(iat, bool)
-    plain["iat"] = iat if numeric else -math.inf
-    return plain
-
-
-def _plain_header(header: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in header.items() if isinstance(v, str)}

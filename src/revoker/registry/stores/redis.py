@@ -1,0 +1,393 @@
+"""The Redis store: rules as expiring keys, a change stream, pub/sub push (redis-py + hiredis).
+
+URL: ``redis://[user:password@]host:6379/0?prefix=myapp`` (``rediss://`` for
+TLS). Besides redis-py's own query options (``socket_timeout``, ...) it takes
+``prefix`` (default ``revoker``), ``client_name`` (default ``revoker``; the
+push connection adds ``-push``, so CLIENT LIST tells them apart),
+``max_changes`` and ``max_audit`` (entries kept in the change log and the
+audit trail, default 100000 each), ``wait_replicas=N`` and ``wait_aof=1``.
+
+Keys, all under one hash tag, ``{revoker}`` by default::
+
+    {p}:rule:<id>    the rule (JSON), PEXPIREAT its expires_at; never-expiring key rules persist
+    {p}:rules        sorted set id -> seq: the order of adds, paged for snapshots and lists
+    {p}:expiry       sorted set id -> expires_at: what prune deletes
+    {p}:seq          the sequence (INCR)
+    {p}:changes      stream, entry id "<seq>-0": the change log replicas follow
+    {p}:audit        stream, entry id "<seq>-0", capped at max_audit
+    {p}:meta         hash: trimmed (the log holds nothing at or below it), epoch
+    {p}:lifted:<id>  a lift's receipt for 60 s, so a retried lift answers the same
+    {p}:push         pub/sub channel: each change publishes its seq
+
+Redis Cluster: the one hash tag puts every key in one slot, so each script
+may touch them all and the design runs unchanged on a cluster (PUBLISH reaches
+subscribers on every node). This module connects to one endpoint, though: a
+standalone server, a primary, or a cluster proxy; redis-py's cluster client is
+not wired in yet.
+
+Each write is one Lua script (rule key, seq, change, audit and PUBLISH at
+once), so changes become visible in seq order. A write carries a random nonce
+kept with what it wrote, which makes redis-py's retry after a dropped
+connection safe: a retried add or lift finds its own nonce and answers as the
+first attempt did, rather than failing or writing twice.
+
+Durability: a revoke returns once Redis acknowledged the script. For it to
+survive a Redis restart, run Redis with AOF (``appendonly yes``,
+``appendfsync everysec`` or ``always``) and ``maxmemory-policy noeviction``
+(an evicted seq or rule key is a lost revocation). ``wait_aof=1`` (Redis >=
+7.2) also waits for the local fsync, and ``wait_replicas=N`` for N replicas,
+before the revoke returns; it raises ``StoreError`` when they do not confirm
+within 5 s. Without persistence a restart loses every rule; the first write
+after it sets a new ``epoch``, and a reader that sees the epoch change (or
+the seq go backwards) reloads a snapshot rather than mixing two histories.
+
+A key whose ``expires_at`` is already past on the server's clock is written
+without a TTL (Redis would drop it at once) and left to ``prune``, which goes
+by the caller's clock like every other store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+from urllib.parse import unquote, urlsplit
+
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+from revoker.errors import ConfigurationError, StoreError
+from revoker.registry.push import PushListener
+from revoker.registry.rules import InvalidRule, Rule
+from revoker.registry.store import (
+    DEFAULT_CHANGE_RETENTION_SECONDS,
+    AuditEntry,
+    Change,
+    RuleFilter,
+)
+from revoker.registry.stores import _redis_lua
+from revoker.registry.stores._options import option_int, redact, split_options, valid_name
+from revoker.registry.stores._redis_push import PubSubChannel, connect
+
+__all__ = ["RedisStore", "open_redis_store"]
+
+_PAGE = 5_000
+_DEFAULT_CAP = 100_000
+_UNSEEN = object()  # no epoch read yet
+_OWN_OPTIONS = ("prefix", "max_changes", "max_audit", "wait_replicas", "wait_aof")
+
+
+class RedisStore:
+    """A ``RuleStore`` and ``PushSource`` in Redis (see the module docstring)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "revoker",
+        max_changes: int = _DEFAULT_CAP,
+        max_audit: int = _DEFAULT_CAP,
+        wait_replicas: int = 0,
+        wait_aof: bool = False,
+        wait_timeout_seconds: float = 5.0,
+        change_retention_seconds: float = DEFAULT_CHANGE_RETENTION_SECONDS,
+    ) -> None:
+        """``url`` is a redis-py URL without this store's own options (``open_redis_store``
+        takes the full one)."""
+        if not valid_name(prefix, extra=".-:"):
+            raise ConfigurationError("a Redis prefix is 1-64 letters, digits, '_', '.', '-', ':'")
+        url, named = split_options(url, ("client_name",))
+        self.client_name = named.get("client_name", "revoker")  # CLIENT LIST shows who is who
+        self._url = url
+        password = urlsplit(url).password
+        self._secret = unquote(password) if password else None  # drivers echo it decoded
+        self._where = _where(url)
+        tag = "{" + prefix + "}"
+        self._tag = tag
+        self._shared_keys = [f"{tag}:{name}" for name in _redis_lua.SHARED_KEYS]
+        self.channel = f"{tag}:push"
+        self._caps = (max_changes, max_audit)
+        self._wait = (wait_replicas, wait_aof)
+        self._wait_ms = max(1, round(wait_timeout_seconds * 1000))
+        self._retention_seconds = change_retention_seconds
+        self._closed = False
+        self._epoch: object = _UNSEEN
+        # Retried writes are safe: each carries a nonce (see _redis_lua).
+        retry = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), retries=3)
+        try:
+            self._client = connect(url, retry, client_name=self.client_name)
+        except ValueError as exc:  # redis-py's URL parser; its message never holds the password
+            message = redact(" ".join(str(exc).split()), self._secret)
+            raise ConfigurationError(f"bad Redis store URL: {message}") from exc
+        with self._errors("load its scripts"):
+            self._add = self._client.register_script(_redis_lua.ADD)
+            self._lift = self._client.register_script(_redis_lua.LIFT)
+            self._trim = self._client.register_script(_redis_lua.TRIM)
+
+    # -- writes -------------------------------------------------------------
+
+    def add(self, rule: Rule) -> int:
+        text = _dump(rule)
+        expires_at = rule.expires_at
+        args: list[Any] = [
+            rule.id,
+            uuid.uuid4().hex,
+            "" if expires_at is None else repr(expires_at),
+            "" if expires_at is None else math.ceil(expires_at * 1000),
+            text,
+            repr(rule.created_at),
+            rule.actor,
+            rule.reason,
+            self.channel,
+            *self._caps,
+        ]
+        seq, _ = cast("list[int]", self._write("add a rule", self._add, rule.id, args))
+        if seq < 0:
+            raise InvalidRule(f"a rule with id {rule.id!r} already exists")
+        return int(seq)
+
+    def lift(self, rule_id: str, *, actor: str, reason: str, now: float) -> Rule | None:
+        args = [rule_id, uuid.uuid4().hex, repr(now), actor, reason, self.channel, *self._caps]
+        text = self._write("lift a rule", self._lift, rule_id, args)
+        return None if text is None else self._load(cast("str", text))
+
+    # -- reads --------------------------------------------------------------
+
+    def changes_since(self, seq: int, *, limit: int = 10_000) -> list[Change] | None:
+        with self._errors("read the change log"):
+            pipe = self._client.pipeline(transaction=True)  # one consistent view
+            pipe.get(self._key("seq"))
+            pipe.hmget(self._key("meta"), "trimmed", "epoch")
+            pipe.xrange(self._key("changes"), f"{seq + 1}-0", "+", count=max(limit, 1))
+            head, (trimmed, epoch), entries = pipe.execute()
+        if not self._same_epoch(epoch) or seq < int(trimmed or 0) or seq > int(head or 0):
+            return None
+        return [
+            Change(seq=_entry_seq(entry_id), op=fields["op"], rule=self._load(fields["rule"]))
+            for entry_id, fields in entries
+        ]
+
+    def snapshot(self, now: float) -> tuple[int, list[Rule]]:
+        # The seq is read first and the rules after it, page by page: a rule added or
+        # lifted meanwhile may be in or out, and the replica's catch-up from this seq
+        # replays exactly those changes. Readers never block Redis for a whole set.
+        with self._errors("read a snapshot"):
+            pipe = self._client.pipeline(transaction=True)
+            pipe.get(self._key("seq"))
+            pipe.hget(self._key("meta"), "epoch")
+            head, self._epoch = pipe.execute()
+        rules = [rule for rule in self._scan() if _active(rule, now)]
+        return int(head or 0), rules
+
+    def get(self, rule_id: str) -> Rule | None:
+        with self._errors("read a rule"):
+            text = self._client.get(self._rule_key(rule_id))
+        return None if text is None else self._load(_strip_nonce(cast("str", text)))
+
+    def list_rules(self, rule_filter: RuleFilter, *, now: float) -> list[Rule]:
+        f = rule_filter
+        wanted = f.offset + f.limit
+        chosen: list[Rule] = []
+        for rule in self._scan():
+            if (
+                (f.kind is None or rule.kind is f.kind)
+                and (f.value is None or rule.value == f.value)
+                and (f.issuer is None or rule.issuer == f.issuer)
+                and (f.include_expired or _active(rule, now))
+            ):
+                chosen.append(rule)
+                if len(chosen) >= wanted:
+                    break
+        return chosen[f.offset : wanted]
+
+    def audit_log(self, *, limit: int = 100, since_seq: int = 0) -> list[AuditEntry]:
+        with self._errors("read the audit log"):
+            entries = self._client.xrange(
+                self._key("audit"), f"{since_seq + 1}-0", "+", count=max(limit, 1)
+            )
+        return [self._audit_entry(entry_id, fields) for entry_id, fields in entries]
+
+    # -- upkeep -------------------------------------------------------------
+
+    def prune(self, now: float) -> int:
+        pruned = 0
+        with self._errors("prune"):
+            while True:
+                ids = self._client.zrangebyscore(self._key("expiry"), "-inf", repr(now), 0, _PAGE)
+                if not ids:
+                    break
+                pipe = self._client.pipeline(transaction=True)
+                pipe.delete(*(self._rule_key(rule_id) for rule_id in ids))
+                pipe.zrem(self._key("rules"), *ids)
+                pipe.zrem(self._key("expiry"), *ids)
+                pruned += int(pipe.execute()[2])
+                if len(ids) < _PAGE:
+                    break
+            cut = self._last_seq_before(now - self._retention_seconds)
+            if cut:
+                keys = [self._key("changes"), self._key("meta")]
+                self._trim(keys=keys, args=[cut], client=self._client)
+        return pruned
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._client.close()
+
+    def subscribe(self, on_change: Callable[[], None]) -> PushListener:
+        """Call ``on_change`` after every change any writer makes (see ``push``)."""
+        self._check_open()
+        url, channel, name = self._url, self.channel, f"{self.client_name}-push"
+        return PushListener(
+            lambda: PubSubChannel(url, channel, client_name=name), on_change, name="redis"
+        ).start()
+
+    # -- internals ----------------------------------------------------------
+
+    def _write(self, what: str, script: Any, rule_id: str, args: list[Any]) -> Any:
+        wait_replicas, wait_aof = self._wait
+        keys = [self._rule_key(rule_id), f"{self._tag}:lifted:{rule_id}", *self._shared_keys]
+        with self._errors(what):
+            # Script and WAIT share one connection: WAIT counts that connection's writes.
+            pipe = self._client.pipeline(transaction=False)
+            script(keys=keys, args=args, client=pipe)
+            if wait_aof:
+                pipe.execute_command("WAITAOF", 1, wait_replicas, self._wait_ms)
+            elif wait_replicas:
+                pipe.wait(wait_replicas, self._wait_ms)
+            results = pipe.execute()
+        if wait_aof or wait_replicas:
+            _check_acknowledged(results[1], wait_replicas=wait_replicas, wait_aof=wait_aof)
+        return results[0]
+
+    def _scan(self) -> Iterator[Rule]:
+        """Every rule in add order, a page at a time (keys Redis expired are skipped)."""
+        after = "-inf"
+        while True:
+            with self._errors("read rules"):
+                page = self._client.zrangebyscore(
+                    self._key("rules"), after, "+inf", 0, _PAGE, withscores=True
+                )
+                texts = self._client.mget([self._rule_key(i) for i, _ in page]) if page else []
+            for text in texts:
+                if text is not None:
+                    yield self._load(_strip_nonce(text))
+            if len(page) < _PAGE:
+                return
+            after = f"({int(page[-1][1])}"
+
+    def _last_seq_before(self, horizon: float) -> int:
+        """The highest seq of the log's prefix older than ``horizon`` (0: nothing to trim)."""
+        start, cut = "-", 0
+        while True:
+            entries = self._client.xrange(self._key("changes"), start, "+", count=1_000)
+            for entry_id, fields in entries:
+                if float(fields["at"]) >= horizon:
+                    return cut
+                cut = _entry_seq(entry_id)
+            if len(entries) < 1_000:
+                return cut
+            start = f"({entries[-1][0]}"
+
+    def _audit_entry(self, entry_id: str, fields: dict[str, str]) -> AuditEntry:
+        rule = self._load(fields["rule"])
+        return AuditEntry(
+            seq=_entry_seq(entry_id),
+            at=float(fields["at"]),
+            actor=fields["actor"],
+            action="revoke" if fields["action"] == "revoke" else "lift",
+            rule_id=rule.id,
+            kind=str(rule.kind),
+            value=rule.value,
+            reason=fields["reason"],
+        )
+
+    def _same_epoch(self, epoch: str | None) -> bool:
+        """Whether the store is the one this reader saw before (a wiped Redis is not)."""
+        seen, self._epoch = self._epoch, epoch
+        return seen is _UNSEEN or seen == epoch
+
+    def _key(self, name: str) -> str:
+        return f"{self._tag}:{name}"
+
+    def _rule_key(self, rule_id: str) -> str:
+        return f"{self._tag}:rule:{rule_id}"
+
+    def _load(self, text: str) -> Rule:
+        try:
+            return Rule.from_dict(json.loads(text))
+        except (ValueError, TypeError) as exc:
+            raise StoreError(f"the Redis store holds a malformed rule: {exc}") from exc
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"the Redis store at {self._where} is closed")
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        self._check_open()
+        try:
+            yield
+        except redis.RedisError as exc:
+            message = redact(" ".join(str(exc).split()), self._secret) or type(exc).__name__
+            raise StoreError(
+                f"the Redis store at {self._where} could not {what}: {message}"
+            ) from exc
+
+
+def open_redis_store(url: str) -> RedisStore:
+    """``redis://host:6379/0?prefix=myapp`` (see the module docstring for the options)."""
+    rest, own = split_options(url, _OWN_OPTIONS)
+    return RedisStore(
+        rest,
+        prefix=own.get("prefix", "revoker"),
+        max_changes=option_int(own, "max_changes", _DEFAULT_CAP, low=100),
+        max_audit=option_int(own, "max_audit", _DEFAULT_CAP, low=100),
+        wait_replicas=option_int(own, "wait_replicas", 0, low=0),
+        wait_aof=bool(option_int(own, "wait_aof", 0, low=0, high=1)),
+    )
+
+
+def _dump(rule: Rule) -> str:
+    return json.dumps(rule.to_dict(), separators=(",", ":"))
+
+
+def _strip_nonce(stored: str) -> str:
+    # A rule key holds "<write nonce>\n<rule JSON>" (see the scripts).
+    return stored.partition("\n")[2]
+
+
+def _entry_seq(entry_id: str) -> int:
+    return int(entry_id.partition("-")[0])
+
+
+def _active(rule: Rule, now: float) -> bool:
+    return rule.expires_at is None or rule.expires_at > now
+
+
+def _where(url: str) -> str:
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 6379
+    except ValueError:  # a bad port: redis-py's parser reports it in a moment
+        port = 0
+    return f"{parts.hostname or 'localhost'}:{port}"
+
+
+def _check_acknowledged(reply: Any, *, wait_replicas: int, wait_aof: bool) -> None:
+    if wait_aof:
+        local, replicas = (int(n) for n in reply)
+        if local < 1 or replicas < wait_replicas:
+            raise StoreError(
+                "the rule was written but Redis did not confirm the AOF fsync"
+                f" (local {local}, replicas {replicas}/{wait_replicas}); retry the revoke"
+            )
+    elif int(reply) < wait_replicas:
+        raise StoreError(
+            f"the rule was written but only {int(reply)} of {wait_replicas} Redis replicas"
+            " confirmed it; retry the revoke"
+        )
