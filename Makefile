@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/inprocess.py
 	$(BIN)/python benchmarks/lambda_handler.py
 	$(BIN)/python benchmarks/http_auth.py
+	$(BIN)/python benchmarks/propagation.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

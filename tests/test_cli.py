@@ -7,10 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
@@ -305,3 +307,39 @@ def test_demo_runs_the_whole_scenario_and_exits_0() -> None:
 
 def _claims(token: str) -> dict[str, object]:
     return parse_unverified(token).claims
+
+
+def test_migrate_on_sqlite_says_there_is_nothing_to_do(store: str) -> None:
+    """`migrate` on a store that sets itself up says so and exits 0."""
+    result = run("migrate", "--store", store)
+    assert result.exit_code == 0, result.output
+    assert "no schema to migrate" in result.stdout
+
+
+def test_migrate_on_an_unreachable_postgres_is_one_line() -> None:
+    """A PostgreSQL that cannot be reached: exit 1 and one line, no driver log spew."""
+    result = run("migrate", "--store", "postgresql://nobody@127.0.0.1:1/none?pool_timeout=1")
+    assert result.exit_code == 1, result.output
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "PostgreSQL" in result.stderr
+
+
+def test_migrate_creates_the_postgres_schema_once() -> None:
+    """`migrate` applies the schema, then says it is up to date (PostgreSQL here)."""
+    base = os.environ.get("REVOKER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    try:
+        psycopg.connect(base, connect_timeout=2).close()
+    except psycopg.Error:
+        if os.environ.get("REVOKER_REQUIRE_SERVICES", "") in ("1", "true", "yes"):
+            pytest.fail("PostgreSQL is required (REVOKER_REQUIRE_SERVICES=1) but unreachable")
+        pytest.skip("PostgreSQL is not running here")
+    schema = f"revoker_cli_{uuid.uuid4().hex[:12]}"
+    try:
+        first = run("migrate", "--store", f"{base}?schema={schema}")
+        again = run("migrate", "--store", f"{base}?schema={schema}")
+        assert first.exit_code == 0, first.output
+        assert "applied" in first.stdout
+        assert "already up to date" in again.stdout
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

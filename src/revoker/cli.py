@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
+import logging
 import math
 import sys
 import tomllib
@@ -93,7 +94,7 @@ def store_option(func: F) -> F:
         envvar="REVOKER_STORE",
         default=DEFAULT_STORE_URL,
         show_default=True,
-        help="Rule store URL: memory://, sqlite:///path.",
+        help="Rule store URL: memory://, sqlite:///path, redis://…, postgresql://…, dynamodb://….",
     )(func)
 
 
@@ -140,9 +141,17 @@ def settings_from_options(options: dict[str, Any], store_url: str | None = None)
     )
 
 
+def _quiet_driver_logs() -> None:
+    # A one-shot command reports a store failure as its own one line; the drivers'
+    # reconnect warnings (psycopg's pool logs every attempt) would bury it.
+    for name in ("psycopg", "redis", "botocore"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def open_registry(store_url: str) -> Registry:
     from revoker.registry import Registry, open_store  # noqa: PLC0415 - keep --help fast
 
+    _quiet_driver_logs()
     registry = Registry(open_store(store_url))
     registry.sync()
     return registry
@@ -387,6 +396,16 @@ def prune(store_url: str) -> None:
     with registry:
         count = registry.prune()
     click.echo(f"pruned {count} rule(s)")
+
+
+@main.command()
+@store_option
+def migrate(store_url: str) -> None:
+    """Create or upgrade the store's schema (PostgreSQL); other stores set themselves up."""
+    from revoker.registry.migrations import migrate as run_migrations  # noqa: PLC0415
+
+    _quiet_driver_logs()
+    click.echo(run_migrations(store_url))
 
 
 @main.command()
