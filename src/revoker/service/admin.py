@@ -83,7 +83,9 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # isdigit() alone takes "²" and "٣", and int() refuses those and 4300+ digits (a 500):
+    # a few ASCII digits only.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 20) or not low <= int(raw) <= high:
         raise BodyError(400, "invalid_request", f"{name} must be an integer from {low} to {high}")
     return int(raw)
 
