@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit serve bench clean
+.PHONY: demo test lint typecheck unit serve bench fuzz soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,8 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks fuzz
+	$(BIN)/ruff format --check src tests benchmarks fuzz
 	$(BIN)/cfn-lint deploy/aws/template.yaml
 
 typecheck: $(STAMP)
@@ -40,6 +40,14 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/lambda_handler.py
 	$(BIN)/python benchmarks/http_auth.py
 	$(BIN)/python benchmarks/propagation.py
+
+fuzz: $(STAMP)
+	mkdir -p fuzz/corpus/tokens fuzz/corpus/verify fuzz/artifacts
+	$(BIN)/python fuzz/fuzz_tokens.py -max_total_time=300 fuzz/corpus/tokens -artifact_prefix=fuzz/artifacts/
+	$(BIN)/python fuzz/fuzz_verify.py -max_total_time=300 fuzz/corpus/verify -artifact_prefix=fuzz/artifacts/
+
+soak: $(STAMP)
+	$(BIN)/python benchmarks/soak.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

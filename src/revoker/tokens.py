@@ -143,7 +143,7 @@ def _parse_header(header_b64: str) -> dict[str, Any]:
     if isinstance(cty, str) and cty.lower().removeprefix("application/") == "jwt":
         raise MalformedToken("nested JWTs are not accepted")
     if len(_HEADERS) < _MAX_CACHED_HEADERS:
-        _HEADERS[header_b64] = header
+        _HEADERS[header_b64] = dict(header)
     return header
 
 
@@ -164,9 +164,9 @@ def parse_unverified(token: str, *, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES) ->
     header_b64, payload_b64, signature_b64 = token.split(".")
     if not header_b64 or not payload_b64:
         raise MalformedToken("the token is not a compact JWS (three base64url segments)")
-    header = _HEADERS.get(header_b64)
-    if header is None:
-        header = _parse_header(header_b64)
+    cached = _HEADERS.get(header_b64)
+    # A copy: callers may edit their token's header; the cached one must stay as parsed.
+    header = dict(cached) if cached is not None else _parse_header(header_b64)
     claims = _json_object(_decode_segment(payload_b64), "payload")
     return UnverifiedToken(
         raw=token,

@@ -370,3 +370,11 @@ def test_a_lone_refresh_token_goes_to_cognito_only(
         assert revoke(runtime, body)["statusCode"] == 200
         stub.assert_no_pending_responses()
     assert runtime.registry.rules() == []
+
+
+@pytest.mark.parametrize("raw", ["²", "٣", "9" * 5000], ids=["superscript", "arabic-indic", "huge"])
+def test_regression_unicode_digits_in_a_limit_are_a_400(runtime: Runtime, raw: str) -> None:
+    """A limit that str.isdigit() accepts but int() refuses is a 400, not a 500."""
+    status, body = admin(runtime, "GET", "/admin/rules", None, limit=raw)
+    assert status == 400
+    assert body["error"] == "invalid_request"

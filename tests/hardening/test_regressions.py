@@ -77,10 +77,6 @@ def test_a_unicode_or_huge_content_length_was_a_500(declared: str, status: int) 
     assert asyncio.run(read_body(_request("0"), 64 * 1024)) == b""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: tokens.parse_unverified shares cached header dicts (fix in the hardening report)",
-)
 def test_mutating_a_verified_header_poisoned_the_parser_cache(kit: Kit) -> None:
     """A caller that edits ``VerifiedToken.header`` must not change the next token's header."""
     verifier = kit.rs.verifier()

@@ -175,7 +175,8 @@ def _integer(query: Any, name: str, default: int) -> int:
     raw = query.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or len(raw) > 9:
+    # isdigit() alone takes "²" or "٣", which int() then refuses: ASCII digits only.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         raise HttpError(400, "invalid_request", f"{name} must be a non-negative integer")
     return int(raw)
 
