@@ -247,3 +247,20 @@ def test_regression_ecdsa_twin_signature_cannot_dodge_a_token_rule(
     authorizer.revoke_token(token, actor="test")
     assert authorizer.check(token).reason == "revoked_token"
     assert authorizer.check(twin).reason == "revoked_token"
+
+
+def test_may_block_only_when_a_jwks_fetch_could_happen(
+    factory: TokenFactory, registry: Registry, clock: FrozenClock
+) -> None:
+    """A server may run check() on its event loop unless a JWKS fetch could be due."""
+    authorizer = Authorizer(factory.verifier(), registry)
+    first = factory.id_token()
+    assert authorizer.may_block(first)  # no keys loaded yet: the first check fetches
+    assert authorizer.check(first).allowed
+    assert not authorizer.may_block(first)  # in the verified cache
+    assert not authorizer.may_block(factory.id_token())  # new token, key already loaded
+    stranger = factory.sign(factory.base_claims("id"), header={"kid": "rotated", "alg": "RS256"})
+    assert not authorizer.may_block(stranger)  # unknown kid, but inside the refetch cooldown
+    clock.advance(11)
+    assert authorizer.may_block(stranger)  # past the cooldown: this check would refetch
+    assert not authorizer.may_block("not a token")  # refused before any key is looked up

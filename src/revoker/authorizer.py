@@ -76,6 +76,15 @@ class Authorizer:
                 return Decision(False, rule.reason_code, verified.claims, rule, verified)
         return Decision(True, "allowed", verified.claims, None, verified)
 
+    def may_block(self, token: str) -> bool:
+        """Whether ``check(token)`` could wait on the network (a JWKS fetch).
+
+        False for a token in the verified cache and for one whose key is loaded:
+        those checks cost microseconds and can run on an event loop; the rest
+        belong in a worker thread, so a slow JWKS endpoint stalls only them.
+        """
+        return token not in self._cache and self.verifier.may_fetch(token)
+
     def verify(self, token: str) -> VerifiedToken:
         """Verification alone (cached), raising the typed error: no registry match."""
         return self._verified(token)

@@ -326,6 +326,14 @@ class JwksCache:
             in_flight.set()
         return error
 
+    def would_fetch(self, kid: str) -> bool:
+        """Whether ``get(kid)`` now would go to the network (so a caller may run it off-loop)."""
+        now = self._clock()
+        loaded_at = self._loaded_at
+        if kid in self._keys and loaded_at is not None and now - loaded_at < self._ttl:
+            return False
+        return self._may_fetch(now)
+
     def _may_fetch(self, now: float) -> bool:
         last = self._last_attempt
         return last is None or now - last >= self._cooldown

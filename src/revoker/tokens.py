@@ -24,6 +24,7 @@ __all__ = [
     "b64url_decode",
     "b64url_encode",
     "parse_unverified",
+    "peek_header",
     "token_fingerprint",
 ]
 
@@ -145,6 +146,18 @@ def _parse_header(header_b64: str) -> dict[str, Any]:
     if len(_HEADERS) < _MAX_CACHED_HEADERS:
         _HEADERS[header_b64] = dict(header)
     return header
+
+
+def peek_header(token: str) -> dict[str, Any] | None:
+    """The token's header, unverified and cheap (parsed headers are cached); None if unreadable."""
+    header_b64 = token.partition(".")[0]
+    cached = _HEADERS.get(header_b64)
+    if cached is not None:
+        return dict(cached)
+    try:
+        return _parse_header(header_b64)
+    except MalformedToken:
+        return None
 
 
 def parse_unverified(token: str, *, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> UnverifiedToken:

@@ -38,7 +38,7 @@ from revoker.errors import (
     WrongTokenUse,
 )
 from revoker.jwks import JwksCache, SigningKey
-from revoker.tokens import DEFAULT_MAX_TOKEN_BYTES, UnverifiedToken, parse_unverified
+from revoker.tokens import DEFAULT_MAX_TOKEN_BYTES, UnverifiedToken, parse_unverified, peek_header
 
 __all__ = [
     "SUPPORTED_ALGORITHMS",
@@ -391,12 +391,24 @@ class Verifier:
             raise ConfigurationError(f"no key source for issuer {missing[0]!r}")
         self.policy = policy
         self.keys = {issuer: keys[issuer] for issuer in policy.issuers}
+        self._distinct_caches = tuple({id(cache): cache for cache in self.keys.values()}.values())
         self.clock = clock or SystemClock()
 
     def warm(self) -> None:
         """Fetch every issuer's keys now."""
         for cache in self.keys.values():
             cache.warm()
+
+    def may_fetch(self, token: str) -> bool:
+        """Whether verifying ``token`` now could wait on a JWKS fetch (an unknown or stale kid).
+
+        Cheap and unverified: it only lets a server keep such checks off its event loop.
+        """
+        header = peek_header(token) if len(token) <= self.policy.max_token_bytes else None
+        kid = header.get("kid") if header is not None else None
+        if not isinstance(kid, str):
+            return False  # refused before any key is looked up
+        return any(cache.would_fetch(kid) for cache in self._distinct_caches)
 
     def verify(self, token: str) -> VerifiedToken:
         """Return the verified token, or raise a ``TokenRejected``/``CannotDecide`` error."""

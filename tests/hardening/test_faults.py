@@ -127,10 +127,11 @@ def test_a_service_that_starts_during_an_outage_denies_until_the_keys_come(
         assert ask_auth(client, kit.rs.access_token()).reason == "allowed"
 
 
-def test_a_slow_jwks_stalls_auth_for_at_most_the_fetch_timeout(
+def test_a_slow_jwks_does_not_stall_other_auth_requests(
     kit: Kit, clock: FrozenClock, jwks: JwksServer, rotated_key: TokenFactory, serve: Serve
 ) -> None:
-    """A hanging refetch holds other /auth requests no longer than the fetch timeout."""
+    """A hanging refetch (an unknown kid) waits in a worker thread: a cached token is
+    answered at once meanwhile, not after the fetch timeout."""
     rotated_key.clock = clock
     app = jwks_app(kit, clock, jwks)
     with serve(app) as client:
@@ -147,7 +148,7 @@ def test_a_slow_jwks_stalls_auth_for_at_most_the_fetch_timeout(
             answer = ask_auth(other, cached)
         trigger.join(10)
         assert answer.reason == "allowed"
-        assert answer.seconds < TIMEOUT + 0.5  # the hang itself lasts 3 s
+        assert answer.seconds < 1.0  # the hang itself lasts TIMEOUT (3 s)
 
 
 # -- clock skew between instances --------------------------------------------------------------

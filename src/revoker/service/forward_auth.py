@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import quote
 
+from anyio import to_thread
+
 from revoker.authorizer import Authorizer
 from revoker.errors import REASONS
 from revoker.service.logs import fields
@@ -105,6 +107,7 @@ class ForwardAuth:
         realm: str = "revoker",
     ) -> None:
         self._check = authorizer.check
+        self._may_block = authorizer.may_block
         self._counters = metrics.counter_for("auth")
         self._metrics = metrics
         self._observe = metrics.latency.observe
@@ -177,7 +180,11 @@ class ForwardAuth:
             return
         started = time.perf_counter()
         try:
-            decision = self._check(token)
+            if self._may_block(token):
+                # A JWKS fetch may be due: wait for it in a thread, not on the loop.
+                decision = await to_thread.run_sync(self._check, token)
+            else:
+                decision = self._check(token)
             reason = decision.reason
             allowed = decision.allowed
         except Exception:  # a bug must still deny, never answer 500 to the gateway
