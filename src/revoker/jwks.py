@@ -37,6 +37,7 @@ __all__ = [
     "PublicKey",
     "SigningKey",
     "cognito_issuer",
+    "json_document",
     "parse_jwks",
 ]
 
@@ -86,6 +87,18 @@ class JwksFetcher(Protocol):
     def fetch_json(self, url: str) -> dict[str, Any]: ...
 
 
+def json_document(body: bytes, url: str) -> dict[str, Any]:
+    """A fetched body as a JSON object, or ``JwksUnavailable`` (for every fetcher)."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers bad JSON and bad UTF-8; RecursionError deep nesting.
+        raise JwksUnavailable(f"{url} did not return JSON") from exc
+    if not isinstance(document, dict):
+        raise JwksUnavailable(f"{url} did not return a JSON object")
+    return document
+
+
 class HttpJwksFetcher:
     """Fetches JSON over HTTP(S) with httpx: a total deadline, a size cap, no redirects."""
 
@@ -105,14 +118,7 @@ class HttpJwksFetcher:
             body = self._read_capped(url)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise JwksUnavailable(f"fetching {url} failed: {type(exc).__name__}") from exc
-        try:
-            document = json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            # ValueError covers bad JSON and bad UTF-8; RecursionError deep nesting.
-            raise JwksUnavailable(f"{url} did not return JSON") from exc
-        if not isinstance(document, dict):
-            raise JwksUnavailable(f"{url} did not return a JSON object")
-        return document
+        return json_document(body, url)
 
     def _read_capped(self, url: str) -> bytes:
         # httpx's timeouts bound each read, not the whole response: a server

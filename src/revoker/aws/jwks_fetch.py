@@ -9,14 +9,13 @@ only, and every failure a ``JwksUnavailable``.
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.error
 import urllib.request
 from typing import Any
 
 from revoker.errors import JwksUnavailable
-from revoker.jwks import MAX_DOCUMENT_BYTES
+from revoker.jwks import MAX_DOCUMENT_BYTES, json_document
 
 __all__ = ["UrllibJwksFetcher"]
 
@@ -47,13 +46,7 @@ class UrllibJwksFetcher:
             raise JwksUnavailable(f"fetching {url} returned HTTP {exc.code}") from exc
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise JwksUnavailable(f"fetching {url} failed: {type(exc).__name__}") from exc
-        try:
-            document = json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            raise JwksUnavailable(f"{url} did not return JSON") from exc
-        if not isinstance(document, dict):
-            raise JwksUnavailable(f"{url} did not return a JSON object")
-        return document
+        return json_document(body, url)
 
     def _read_capped(self, request: urllib.request.Request, url: str) -> bytes:
         deadline = time.monotonic() + self._timeout
