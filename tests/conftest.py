@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from revoker.devissuer import DevIssuerServer, DevUser
+from revoker.testing import TokenFactory
+from verify_support import fresh
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
@@ -58,3 +60,27 @@ def login(dev_issuer: DevIssuerServer) -> Callable[[], dict[str, str]]:
         return tokens
 
     return sign_in
+
+
+# --- the verifier suites' factories (test_verify*.py; helpers in verify_support.py) ---
+
+
+@pytest.fixture(scope="session")
+def rs256_template() -> TokenFactory:
+    return TokenFactory()
+
+
+@pytest.fixture(scope="session")
+def es256_template() -> TokenFactory:
+    return TokenFactory(alg="ES256", kid="ec-key-1")
+
+
+@pytest.fixture
+def factory(rs256_template: TokenFactory) -> TokenFactory:
+    """An RS256 factory on a frozen clock of its own (suites may define their own ``factory``)."""
+    return fresh(rs256_template)
+
+
+@pytest.fixture
+def ec_factory(es256_template: TokenFactory) -> TokenFactory:
+    return fresh(es256_template)
