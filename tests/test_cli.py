@@ -25,6 +25,12 @@ from revoker.tokens import parse_unverified
 Login = Callable[[], dict[str, str]]
 
 
+@pytest.fixture(autouse=True)
+def _working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test in a fresh directory: the default store (sqlite:///revoker.db) lands there."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/rules.db"
@@ -133,6 +139,21 @@ def test_check_reports_a_revocation_from_the_store(
     assert result.exit_code == 1
     assert "reason:   revoked_family" in result.stdout
     assert "rule:" in result.stdout
+
+
+def test_revoke_then_check_share_the_default_store(
+    login: Login, dev_issuer: DevIssuerServer, tmp_path: Path
+) -> None:
+    """Without --store both use sqlite:///revoker.db, so `check` sees what `revoke` did."""
+    tokens = login()
+    origin = str(_claims(tokens["IdToken"])["origin_jti"])
+    assert run("revoke", "family", origin).exit_code == 0
+    denied = run("check", tokens["IdToken"], *issuer_args(dev_issuer))
+    stateless = run("check", tokens["IdToken"], *issuer_args(dev_issuer), "--no-revocation")
+    assert (tmp_path / "revoker.db").exists()
+    assert denied.exit_code == 1
+    assert "revoked_family" in denied.stdout
+    assert stateless.exit_code == 0, stateless.output
 
 
 def test_settings_come_from_the_environment(login: Login, dev_issuer: DevIssuerServer) -> None:

@@ -222,21 +222,21 @@ def _read_token(token: str) -> str:
 @main.command()
 @click.argument("token")
 @verification_options
+@store_option
 @click.option(
-    "--store",
-    "store_url",
-    envvar="REVOKER_STORE",
-    default=None,
-    help="Also check revocation in this store (default: REVOKER_STORE, else none).",
+    "--no-revocation",
+    is_flag=True,
+    help="Verify only: do not consult the store (stateless, like plain JWT libraries).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
-def check(token: str, store_url: str | None, as_json: bool, **options: Any) -> None:  # fmt: skip
-    """Verify TOKEN ('-' reads stdin) and report the decision: exit 0 allowed, 1 denied."""
+def check(token: str, store_url: str, no_revocation: bool, as_json: bool, **options: Any) -> None:
+    """Verify TOKEN ('-' reads stdin), match the store's rules, and report the decision:
+    exit 0 allowed, 1 denied."""
     from revoker.authorizer import Authorizer  # noqa: PLC0415
     from revoker.settings import build_verifier  # noqa: PLC0415
 
     settings = settings_from_options(options, store_url)
-    registry = open_registry(store_url) if store_url else None
+    registry = None if no_revocation else open_registry(store_url)
     authorizer = Authorizer(build_verifier(settings), registry)
     decision = authorizer.check(_read_token(token))
     claims = dict(decision.claims) if decision.claims is not None else None
