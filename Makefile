@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/lambda_handler.py
 	$(BIN)/python benchmarks/http_auth.py
 	$(BIN)/python benchmarks/propagation.py
+	$(BIN)/python benchmarks/replica_memory.py
 
 fuzz: $(STAMP)
 	mkdir -p fuzz/corpus/tokens fuzz/corpus/verify fuzz/artifacts

@@ -1,9 +1,16 @@
 """The index ``Replica.match`` reads: one dictionary per rule kind, keyed by value.
 
+Memory is the constraint here (a million rules in every process), so a rule is
+kept as one flat ``Entry``, a tuple of its nine fields in the stores' column
+order, with its kind as a plain string and its issuer, reason and actor
+interned. Such a tuple holds only strings, floats and None, so the garbage
+collector stops tracking it: a full collection never walks the million rules.
+A ``Rule`` is built from an entry only when a match returns one (a denial).
+
 ``RuleIndex`` holds the dictionaries (in ``ORDER``, the order ``match`` checks
-the kinds), the rules by id, and a heap of expiries to sweep. Each value maps
-to a tuple of ``Entry`` (issuer scope, cut-off, rule); writers replace a whole
-tuple, never mutate one, so a lock-free reader sees the old or the new.
+the kinds), the entries by id, and their expiries. A value maps to one entry,
+or to a list of entries when several rules share it; writers replace a slot
+whole, never mutate a published one, so a lock-free reader sees old or new.
 
 The helpers below are the slow branches of ``match``: scoped and cut-off
 checks once a look-up found entries, and the fallback for claims of odd types.
@@ -11,22 +18,29 @@ checks once a look-up found entries, and the fallback for claims of odd types.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from revoker.registry.rules import Rule, RuleKind
+from revoker.registry.rules import Rule, RuleKind, StoredRow, stored_rule
 
 __all__ = [
     "ORDER",
     "Entry",
+    "Expiries",
     "Index",
     "RuleIndex",
+    "Slot",
     "Values",
+    "entry_of",
     "match_cutoffs",
     "plain_claims",
     "plain_header",
+    "row_of",
+    "rule_of",
     "scoped",
 ]
 
@@ -40,67 +54,198 @@ ORDER = (
     RuleKind.CLIENT,
     RuleKind.ISSUER,
 )
-_POSITION = {kind: position for position, kind in enumerate(ORDER)}
-# (issuer scope or None, cutoff or +inf, rule)
-Entry = tuple[str | None, float, Rule]
+# The kind's plain string (one object per kind) -> its dict's position in the index.
+_KIND_TEXT = {kind.value: kind.value for kind in RuleKind}
+_POSITION = {kind.value: position for position, kind in enumerate(ORDER)}
+# (id, kind, value, issuer, cutoff, expires_at, reason, actor, created_at), as a store row.
+Entry = StoredRow
+# One entry, or a list of them for a value several rules share.
+Slot = Entry | list[Entry]
 # Keys are rule values (str); look-ups pass whatever the claim holds.
-Values = dict[Any, tuple[Entry, ...]]
+Values = dict[Any, Slot]
 Index = tuple[Values, ...]
+_BUCKET_SECONDS = 60.0
+
+
+def row_of(rule: Rule) -> StoredRow:
+    """A rule's fields as a store row."""
+    return (rule.id, rule.kind.value, rule.value, rule.issuer, rule.cutoff, rule.expires_at,
+            rule.reason, rule.actor, rule.created_at)  # fmt: skip
+
+
+def entry_of(row: StoredRow | Rule) -> Entry:
+    """The compact entry for a stored row (trusted: a store wrote it) or a ``Rule``."""
+    if isinstance(row, Rule):
+        row = row_of(row)
+    rule_id, kind, value, issuer, cutoff, expires_at, reason, actor, created_at = row
+    intern = sys.intern
+    return (
+        rule_id,
+        _KIND_TEXT[kind],
+        value,
+        None if issuer is None else intern(issuer),
+        cutoff,
+        expires_at,
+        intern(reason),
+        intern(actor),
+        created_at,
+    )
+
+
+def rule_of(entry: Entry) -> Rule:
+    """The full ``Rule`` an entry stands for (equal to the one it was made from)."""
+    return stored_rule(*entry)
+
+
+class Expiries:
+    """Entries grouped by the minute their ``expires_at`` falls in.
+
+    One list slot per rule instead of a heap tuple; only the minute keys are a
+    heap. A minute's list is sorted once, when its minute comes, and then cut at
+    ``now`` by bisection, so a sweep costs the entries it removes, not the
+    minute's size. Lifted entries stay until their minute comes, then are skipped.
+    """
+
+    __slots__ = ("_buckets", "_keys", "_sorted")
+
+    def __init__(self) -> None:
+        self._buckets: dict[int, list[Entry]] = {}
+        self._keys: list[int] = []  # heap of bucket keys
+        self._sorted: set[int] = set()  # buckets whose minute has come, kept in order
+
+    def add(self, entry: Entry) -> None:
+        key = math.floor(_expires(entry) / _BUCKET_SECONDS)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            self._buckets[key] = [entry]
+            heapq.heappush(self._keys, key)
+        elif key in self._sorted:
+            bisect.insort(bucket, entry, key=_expires)
+        else:
+            bucket.append(entry)
+
+    def pop_due(self, now: float) -> list[Entry]:
+        """Take out every entry whose ``expires_at`` is at or before ``now``, oldest first."""
+        due: list[Entry] = []
+        keys, buckets, ordered = self._keys, self._buckets, self._sorted
+        while keys and keys[0] * _BUCKET_SECONDS <= now:
+            key = keys[0]
+            bucket = buckets[key]
+            if key not in ordered:
+                bucket.sort(key=_expires)
+                ordered.add(key)
+            cut = bisect.bisect_right(bucket, now, key=_expires)
+            due += bucket[:cut]
+            if cut < len(bucket):  # the current minute: the rest expire later
+                del bucket[:cut]
+                break
+            del buckets[heapq.heappop(keys)]
+            ordered.discard(key)
+        return due
 
 
 class RuleIndex:
-    """The index ``match`` reads, the rules by id, and a heap of expiries to sweep."""
+    """The index ``match`` reads, the entries by id, and their expiries."""
 
-    __slots__ = ("by_id", "expiries", "index")
+    __slots__ = ("by_id", "counts", "expiries", "index")
 
     def __init__(self) -> None:
         self.index: Index = tuple({} for _ in ORDER)
-        self.by_id: dict[str, Rule] = {}
-        self.expiries: list[tuple[float, str]] = []  # heap of (expires_at, rule id)
+        self.by_id: dict[str, Entry] = {}
+        self.counts = [0] * len(ORDER)  # rules per kind, in ORDER: a scrape reads, never counts
+        self.expiries = Expiries()
 
-    def insert(self, rule: Rule, now: float) -> None:
-        """Add a rule unless it is already here (writes come back through the log) or expired."""
-        expires_at = rule.expires_at
-        if rule.id in self.by_id or (expires_at is not None and expires_at <= now):
+    def load(self, rows: Iterable[StoredRow], now: float) -> None:
+        """Insert many trusted rows (a snapshot), in order: ``insert(entry_of(row))`` for
+        each, written out in one loop, because a replica loads a million at start."""
+        by_id, index, counts, buckets = self.by_id, self.index, self.counts, self.expiries
+        position_of, kind_text, intern = _POSITION, _KIND_TEXT, sys.intern
+        for rule_id, kind, value, issuer, cutoff, expires_at, reason, actor, created in rows:
+            if (expires_at is not None and expires_at <= now) or rule_id in by_id:
+                continue
+            entry = (rule_id, kind_text[kind], value, None if issuer is None else intern(issuer),
+                     cutoff, expires_at, intern(reason), intern(actor), created)  # fmt: skip
+            position = position_of[kind]
+            values = index[position]
+            slot = values.get(value)
+            if slot is None:
+                values[value] = entry
+            else:
+                values[value] = [slot, entry] if isinstance(slot, tuple) else [*slot, entry]
+            by_id[rule_id] = entry
+            counts[position] += 1
+            if expires_at is not None:
+                buckets.add(entry)
+
+    def insert(self, entry: Entry, now: float) -> None:
+        """Add an entry unless its rule is already here (writes come back through the log)
+        or expired."""
+        rule_id, expires_at = entry[0], entry[5]
+        if rule_id in self.by_id or (expires_at is not None and expires_at <= now):
             return
-        entry = (rule.issuer, math.inf if rule.cutoff is None else rule.cutoff, rule)
-        values = self.index[_POSITION[rule.kind]]
-        values[rule.value] = (*values.get(rule.value, ()), entry)
-        self.by_id[rule.id] = rule
+        position = _POSITION[entry[1]]
+        values = self.index[position]
+        value = entry[2]
+        slot = values.get(value)
+        self.counts[position] += 1
+        if slot is None:
+            values[value] = entry
+        elif isinstance(slot, tuple):
+            values[value] = [slot, entry]
+        else:
+            values[value] = [*slot, entry]
+        self.by_id[rule_id] = entry
         if expires_at is not None:
-            heapq.heappush(self.expiries, (expires_at, rule.id))
+            self.expiries.add(entry)
 
     def remove(self, rule_id: str) -> None:
-        rule = self.by_id.pop(rule_id, None)
-        if rule is None:
+        entry = self.by_id.pop(rule_id, None)
+        if entry is None:
             return
-        values = self.index[_POSITION[rule.kind]]
-        kept = tuple(entry for entry in values.get(rule.value, ()) if entry[2].id != rule_id)
-        if kept:
-            values[rule.value] = kept
+        position = _POSITION[entry[1]]
+        values = self.index[position]
+        self.counts[position] -= 1
+        value = entry[2]
+        slot = values.get(value)
+        kept = (
+            [] if slot is None or isinstance(slot, tuple) else [e for e in slot if e is not entry]
+        )
+        if not kept:
+            values.pop(value, None)
         else:
-            values.pop(rule.value, None)
+            values[value] = kept[0] if len(kept) == 1 else kept
 
     def sweep(self, now: float) -> None:
-        """Drop every rule whose expires_at has come (lifted ones left stale heap entries)."""
-        expiries = self.expiries
-        while expiries and expiries[0][0] <= now:
-            _, rule_id = heapq.heappop(expiries)
-            self.remove(rule_id)
+        """Drop every rule whose expires_at has come (lifted ones are already gone)."""
+        by_id = self.by_id
+        for entry in self.expiries.pop_due(now):
+            if by_id.get(entry[0]) is entry:
+                self.remove(entry[0])
+
+    def counts_by_kind(self) -> dict[RuleKind, int]:
+        return dict(zip(ORDER, self.counts, strict=True))
 
 
-def scoped(entries: tuple[Entry, ...], iss: Any) -> Rule | None:
-    for scope, _, rule in entries:
+def _expires(entry: Entry) -> float:
+    expires_at = entry[5]
+    return math.inf if expires_at is None else expires_at
+
+
+def scoped(slot: Slot, iss: Any) -> Rule | None:
+    for entry in (slot,) if isinstance(slot, tuple) else slot:
+        scope = entry[3]
         if scope is None or scope == iss:
-            return rule
+            return rule_of(entry)
     return None
 
 
-def _cut(entries: tuple[Entry, ...], iss: Any, iat: Any) -> Rule | None:
-    for scope, cutoff, rule in entries:
-        # "not after the cut-off" rather than "<=": a NaN iat counts as revoked.
-        if (scope is None or scope == iss) and not iat > cutoff:
-            return rule
+def _cut(slot: Slot, iss: Any, iat: Any) -> Rule | None:
+    for entry in (slot,) if isinstance(slot, tuple) else slot:
+        scope, cutoff = entry[3], entry[4]
+        # "not after the cut-off" rather than "<=": a NaN iat counts as revoked. Cut-off
+        # kinds always have a cutoff; inf (never) keeps mypy and a hand-made row safe.
+        if (scope is None or scope == iss) and not iat > (math.inf if cutoff is None else cutoff):
+            return rule_of(entry)
     return None
 
 

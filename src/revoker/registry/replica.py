@@ -4,7 +4,9 @@
 dictionary look-ups (one per kind that has rules, keyed by the token's value;
 string hashes are cached, so each costs tens of nanoseconds), takes no lock
 and does no I/O. Each look-up yields the few rules for that value; their issuer
-scope and cut-off are checked only then.
+scope and cut-off are checked only then. Rules are held as compact entries
+(``index.py``: a million of them in every process); the ``Rule`` that ``match``
+returns is rebuilt from its entry, and only on a match (a denial).
 
 Writers (``sync``, ``add_rule``, ``remove_rule``) serialise on a lock and only
 replace dictionary entries with new tuples or swap the whole index, which
@@ -29,21 +31,24 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from revoker.clock import Clock
-from revoker.errors import RegistryStale
+from revoker.errors import RegistryStale, StoreError
 from revoker.registry.index import (
     Index,
     RuleIndex,
+    entry_of,
     match_cutoffs,
     plain_claims,
     plain_header,
+    row_of,
+    rule_of,
     scoped,
 )
 from revoker.registry.push import PushSource, Subscription
-from revoker.registry.rules import Rule, RuleKind, signed_part_sha256
+from revoker.registry.rules import Rule, RuleKind, StoredRow, signed_part_sha256
 from revoker.registry.store import Change, RuleStore
 
 __all__ = ["Replica"]
@@ -54,6 +59,8 @@ _BATCH = 10_000
 _MAX_BATCHES = 10  # further behind than this, a snapshot is cheaper than replaying
 
 ChangeListener = Callable[[Sequence[Change]], None]
+# A store's optional fast snapshot: (seq, rows) with trusted rows, see store.py.
+SnapshotRows = Callable[[float], tuple[int, Iterable[StoredRow]]]
 _PUSH_POLL_SECONDS = 5.0  # the slow poll beside a healthy push, unless max_staleness asks for less
 
 
@@ -166,7 +173,7 @@ class Replica:
     def add_rule(self, rule: Rule) -> None:
         """Apply a rule this process just stored, before the change log brings it back."""
         with self._write_lock:
-            self._rules.insert(rule, self._clock())
+            self._rules.insert(entry_of(rule), self._clock())
 
     def remove_rule(self, rule_id: str) -> None:
         """Drop a rule this process just lifted, before the change log says so."""
@@ -258,10 +265,7 @@ class Replica:
 
     def counts_by_kind(self) -> dict[RuleKind, int]:
         """Active rules per kind, every kind present."""
-        counts = dict.fromkeys(RuleKind, 0)
-        for rule in list(self._rules.by_id.values()):
-            counts[rule.kind] += 1
-        return counts
+        return self._rules.counts_by_kind()
 
     # -- internals (callers hold _write_lock) ---------------------------------
 
@@ -292,18 +296,28 @@ class Replica:
 
     def _reload(self, now: float) -> list[Change]:
         """Replace everything with a snapshot; the difference as changes, if anyone listens."""
-        seq, rules = self._store.snapshot(now)
         fresh = RuleIndex()
-        for rule in rules:
-            fresh.insert(rule, now)
+        # A store that can hand out plain rows (most can) skips building a Rule per rule.
+        snapshot_rows: SnapshotRows | None = getattr(self._store, "snapshot_rows", None)
+        if snapshot_rows is not None:
+            seq, rows = snapshot_rows(now)
+            try:
+                fresh.load(rows, now)
+            except (KeyError, ValueError, TypeError) as exc:
+                raise StoreError(f"the store holds a malformed rule: {exc!r}") from exc
+        else:
+            seq, rules = self._store.snapshot(now)
+            fresh.load(map(row_of, rules), now)
         old = self._rules.by_id
         # Built aside, then published with one assignment: readers never see it half-full.
         self._rules, self._index, self._seq = fresh, fresh.index, seq
         if not self._listeners:
             return []
         new = fresh.by_id
-        added = [Change(seq, "add", rule) for rule_id, rule in new.items() if rule_id not in old]
-        lifted = [Change(seq, "lift", rule) for rule_id, rule in old.items() if rule_id not in new]
+        added = [Change(seq, "add", rule_of(e)) for rule_id, e in new.items() if rule_id not in old]
+        lifted = [
+            Change(seq, "lift", rule_of(e)) for rule_id, e in old.items() if rule_id not in new
+        ]
         return added + lifted
 
     def _tell_listeners(self, changes: Sequence[Change]) -> None:
@@ -316,7 +330,7 @@ class Replica:
     def _apply(self, changes: list[Change], now: float) -> None:
         for change in changes:
             if change.op == "add":
-                self._rules.insert(change.rule, now)
+                self._rules.insert(entry_of(change.rule), now)
             else:
                 self._rules.remove(change.rule.id)
             self._seq = change.seq

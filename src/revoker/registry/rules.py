@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import sys
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,9 +32,11 @@ __all__ = [
     "Rule",
     "RuleKind",
     "RuleNotFound",
+    "StoredRow",
     "default_expires_at",
     "new_rule",
     "signed_part_sha256",
+    "stored_rule",
     "token_rule_value",
 ]
 
@@ -205,6 +208,57 @@ class Rule:
             if isinstance(exc, InvalidRule):
                 raise
             raise InvalidRule(f"a stored rule is malformed: {exc}") from exc
+
+
+#: A rule as the stores keep it: its fields in ``Rule`` order, the kind as its string.
+StoredRow = tuple[
+    str, str, str, str | None, float | None, float | None, str, str, float
+]  # fmt: skip
+_KINDS: dict[str, RuleKind] = {kind.value: kind for kind in RuleKind}
+# The slot descriptors: setting through them skips the frozen __setattr__ and __post_init__.
+_SET = tuple(
+    getattr(Rule, name).__set__
+    for name in ("id", "kind", "value", "issuer", "cutoff", "expires_at", "reason", "actor",
+                 "created_at")
+)  # fmt: skip
+
+
+def stored_rule(  # noqa: PLR0917 -- a row's nine columns, positional for speed
+    rule_id: str,
+    kind: str,
+    value: str,
+    issuer: str | None,
+    cutoff: float | None,
+    expires_at: float | None,
+    reason: str,
+    actor: str,
+    created_at: float,
+) -> Rule:
+    """A rule read back from a store, trusted: not validated again (about 7x cheaper).
+
+    Only for rows a store wrote from a ``Rule``, which was validated when it was
+    built; a replica loading a million rules at start pays for this per row.
+    The kind is still looked up (an unknown one raises ``InvalidRule``), and
+    the issuer, reason and actor are interned: a few distinct strings shared by
+    many rules, kept once in memory instead of once per rule.
+    """
+    try:
+        rule_kind = _KINDS[kind]
+    except KeyError:
+        raise InvalidRule(f"unknown rule kind {kind!r}") from None
+    intern = sys.intern
+    rule = object.__new__(Rule)
+    s_id, s_kind, s_value, s_issuer, s_cutoff, s_expires, s_reason, s_actor, s_created = _SET
+    s_id(rule, rule_id)
+    s_kind(rule, rule_kind)
+    s_value(rule, value)
+    s_issuer(rule, None if issuer is None else intern(issuer))
+    s_cutoff(rule, cutoff)
+    s_expires(rule, expires_at)
+    s_reason(rule, intern(reason))
+    s_actor(rule, intern(actor))
+    s_created(rule, created_at)
+    return rule
 
 
 def new_rule(

@@ -15,6 +15,15 @@ guarantee (``tests/registry/test_store_contract.py`` checks it):
 - A rule is *active* until it is lifted (lifting deletes it) or until
   ``expires_at``; ``prune`` deletes expired rules and may trim old changes.
 
+Optional, not part of the protocol (callers look them up with ``getattr``):
+
+- ``add_many(rules) -> int``: ``add`` for many rules in bulk, each with its own
+  change and audit entry; the last seq written (for seeding and benchmarks).
+- ``snapshot_rows(now) -> (seq, rows)``: ``snapshot`` as plain tuples in
+  ``Rule`` field order, kind as its string (``rules.StoredRow``), trusted and
+  not validated again; a replica loads from it without building a ``Rule``
+  per rule (SQLite, Redis and PostgreSQL have both).
+
 Backends are found by URL scheme in ``_BACKENDS`` and imported only when asked
 for, so the core never loads a driver it does not use.
 """

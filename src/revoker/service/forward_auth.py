@@ -95,6 +95,18 @@ def _body(allowed: bool, reason: str) -> bytes:
     return json.dumps({"allowed": allowed, "reason": reason}, separators=(",", ":")).encode()
 
 
+# A response as the two ASGI messages that send it, built once and sent as they are
+# (servers copy the header list, never edit a message).
+_Reply = tuple[Message, Message]
+
+
+def _reply(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> _Reply:
+    return (
+        {"type": "http.response.start", "status": status, "headers": headers},
+        {"type": "http.response.body", "body": body},
+    )
+
+
 class ForwardAuth:
     """The ``/auth`` ASGI callable; any method, any path under ``/auth``."""
 
@@ -108,19 +120,22 @@ class ForwardAuth:
     ) -> None:
         self._check = authorizer.check
         self._may_block = authorizer.may_block
-        self._counters = metrics.counter_for("auth")
+        self._counts = metrics.decision_counts("auth")
         self._metrics = metrics
         self._observe = metrics.latency.observe
         self._cookie = cookie_name.encode("ascii") + b"=" if cookie_name else None
-        self._identity_cache: dict[str, list[tuple[bytes, bytes]]] = {}
-        self._allowed_body = _body(True, "allowed")
+        # token -> its whole 200 start message (identity headers included)
+        self._allowed_cache: dict[str, Message] = {}
+        allowed_body = _body(True, "allowed")
         self._allowed_headers = [
             _JSON,
             _NO_STORE,
-            (b"content-length", b"%d" % len(self._allowed_body)),
+            (b"content-length", b"%d" % len(allowed_body)),
         ]
+        self._allowed_body: Message = {"type": "http.response.body", "body": allowed_body}
         missing_body = _body(False, MISSING_TOKEN)
-        self._missing = (
+        self._missing = _reply(
+            401,
             [
                 (b"www-authenticate", f'Bearer realm="{realm}"'.encode("ascii")),
                 _JSON,
@@ -129,11 +144,11 @@ class ForwardAuth:
             ],
             missing_body,
         )
-        self._denials: dict[str, tuple[list[tuple[bytes, bytes]], bytes]] = {}
+        self._denials: dict[str, _Reply] = {}
         for reason in REASONS:
             self._denial(reason)
 
-    def _denial(self, reason: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    def _denial(self, reason: str) -> _Reply:
         denial = self._denials.get(reason)
         if denial is None:
             body = _body(False, reason)
@@ -144,7 +159,7 @@ class ForwardAuth:
                 _NO_STORE,
                 (b"content-length", b"%d" % len(body)),
             ]
-            denial = self._denials[reason] = (headers, body)
+            denial = self._denials[reason] = _reply(401, headers, body)
         return denial
 
     def _token(self, headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -174,9 +189,9 @@ class ForwardAuth:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         token = self._token(scope["headers"])
         if token is None:
-            self._counters[MISSING_TOKEN].inc()
-            headers, body = self._missing
-            await _respond(send, 401, headers, body)
+            self._counts[MISSING_TOKEN] += 1
+            await send(self._missing[0])
+            await send(self._missing[1])
             return
         started = time.perf_counter()
         try:
@@ -191,35 +206,38 @@ class ForwardAuth:
             log.exception("the check failed", extra=fields(token=token_fingerprint(token)))
             allowed, reason = False, INTERNAL_ERROR
         self._observe(time.perf_counter() - started)
-        counter = self._counters.get(reason)
-        if counter is not None:
-            counter.inc()
-        else:
+        try:
+            self._counts[reason] += 1
+        except KeyError:  # a reason code added later: counted from now on
             self._metrics.count_decision("auth", reason)
         if allowed:
-            identity = self._identity_cache.get(token)
-            if identity is None:
-                identity = self._identity(token, decision.claims or {})
-            await _respond(send, 200, self._allowed_headers + identity, self._allowed_body)
+            start = self._allowed_cache.get(token)
+            if start is None:
+                start = self._allowed_start(token, decision.claims or {})
+            await send(start)
+            await send(self._allowed_body)
             return
         if log.isEnabledFor(logging.DEBUG):
             original = _original_request(scope["headers"])
             log.debug(
                 "denied", extra=fields(reason=reason, token=token_fingerprint(token), **original)
             )
-        headers, body = self._denials.get(reason) or self._denial(reason)
-        await _respond(send, 401, headers, body)
+        start, body = self._denials.get(reason) or self._denial(reason)
+        await send(start)
+        await send(body)
 
-    def _identity(self, token: str, claims: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
+    def _allowed_start(self, token: str, claims: Mapping[str, Any]) -> Message:
         identity = [
             (name, _header_value(value))
             for name, value in zip(_IDENTITY_NAMES, identity_values(claims), strict=True)
         ]
-        cache = self._identity_cache
+        start = {"type": "http.response.start", "status": 200,
+                 "headers": self._allowed_headers + identity}  # fmt: skip
+        cache = self._allowed_cache
         if len(cache) >= _HEADER_CACHE_SIZE:
             cache.clear()  # tokens expire; a periodic clean slate bounds the memory simply
-        cache[token] = identity
-        return identity
+        cache[token] = start
+        return start
 
 
 def _original_request(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -228,10 +246,3 @@ def _original_request(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
     return {
         wanted[name]: value.decode("latin-1")[:512] for name, value in headers if name in wanted
     }
-
-
-async def _respond(
-    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
-) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -1,19 +1,30 @@
 """Prometheus metrics, cheap on the hot path.
 
 Each app gets its own ``CollectorRegistry`` (tests build many apps in one
-process). Decision counters are bound per (endpoint, reason) once, up front:
-``Counter.labels()`` per request costs more than the check it counts. What the
-registry and the key caches already count (active rules, replica lag, JWKS
-fetches) is read at scrape time by a collector instead of being kept twice.
+process). Decisions and their latency are counted in plain ints, not in
+prometheus_client objects: ``Counter.inc`` and ``Histogram.observe`` take a
+lock and cost more than the check they count. ``decision_counts(endpoint)``
+hands the hot path one reason -> int table; ``DecisionLatency.observe`` is a
+bisect and two additions. Every decision is counted on the event loop's thread
+(threadpool checks are counted after their await), so the ints need no lock.
+A collector turns them into ``revoker_decisions_total`` and the
+``revoker_decision_seconds`` histogram at scrape time, as it does for what the
+registry and the key caches count (active rules, replica lag, JWKS fetches).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from revoker.errors import REASONS
@@ -23,7 +34,7 @@ if TYPE_CHECKING:
     from revoker.registry import Registry
     from revoker.verify import Verifier
 
-__all__ = ["CONTENT_TYPE", "ENDPOINTS", "MISSING_TOKEN", "ServiceMetrics"]
+__all__ = ["CONTENT_TYPE", "ENDPOINTS", "MISSING_TOKEN", "DecisionLatency", "ServiceMetrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ENDPOINTS = ("auth", "introspect", "check")
@@ -47,23 +58,28 @@ _LATENCY_BUCKETS = (
 )
 
 
+class DecisionLatency:
+    """A histogram of decision times in plain ints (Prometheus ``le`` buckets, at scrape)."""
+
+    __slots__ = ("bounds", "counts", "total_seconds")
+
+    def __init__(self, bounds: tuple[float, ...] = _LATENCY_BUCKETS) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one: above every bound (+Inf)
+        self.total_seconds = 0.0
+
+    def observe(self, seconds: float) -> None:
+        # bisect_left: a time equal to a bound belongs to that bound's bucket (le).
+        self.counts[bisect_left(self.bounds, seconds)] += 1
+        self.total_seconds += seconds
+
+
 class ServiceMetrics:
-    """The service's metrics; ``decision(endpoint, reason)`` is the pre-bound counter."""
+    """The service's metrics; ``decision_counts(endpoint)`` is the hot path's tally."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self._decisions = Counter(
-            "revoker_decisions",
-            "Token decisions by endpoint and reason code.",
-            ("endpoint", "reason"),
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "revoker_decision_seconds",
-            "Time to decide on one token (verify, cache and registry match).",
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
-        )
+        self.latency = DecisionLatency()
         self.credential_failures = Counter(
             "revoker_credential_failures",
             "Failed admin or client credential checks, by endpoint.",
@@ -76,22 +92,19 @@ class ServiceMetrics:
             ("action",),
             registry=self.registry,
         )
-        self._bound = {
-            endpoint: {reason: self._decisions.labels(endpoint, reason) for reason in REASONS}
-            for endpoint in ENDPOINTS
-        }
-        self._bound["auth"][MISSING_TOKEN] = self._decisions.labels("auth", MISSING_TOKEN)
+        # Every reason up front, so a scrape shows each at 0 before it first happens.
+        self._decisions = {endpoint: dict.fromkeys(REASONS, 0) for endpoint in ENDPOINTS}
+        self._decisions["auth"][MISSING_TOKEN] = 0
+        self.registry.register(_DecisionCollector(self._decisions, self.latency))
 
-    def counter_for(self, endpoint: str) -> dict[str, Counter]:
-        """The reason -> child counter table of one endpoint (the hot path keeps a reference)."""
-        return self._bound[endpoint]
+    def decision_counts(self, endpoint: str) -> dict[str, int]:
+        """The reason -> count table of one endpoint; the hot path adds to it directly
+        (``table[reason] += 1``, a reason not in it yet through ``count_decision``)."""
+        return self._decisions[endpoint]
 
     def count_decision(self, endpoint: str, reason: str) -> None:
-        table = self._bound[endpoint]
-        child = table.get(reason)
-        if child is None:  # a reason code added later: bind it once
-            child = table[reason] = self._decisions.labels(endpoint, reason)
-        child.inc()
+        table = self._decisions[endpoint]
+        table[reason] = table.get(reason, 0) + 1
 
     def watch(self, registry: Registry, verifier: Verifier) -> None:
         """Read the replica and the key caches at scrape time."""
@@ -99,6 +112,39 @@ class ServiceMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _DecisionCollector(Collector):
+    def __init__(self, decisions: dict[str, dict[str, int]], latency: DecisionLatency) -> None:
+        self._decisions = decisions
+        self._latency = latency
+
+    def collect(self) -> Iterator[Metric]:
+        decisions = CounterMetricFamily(
+            "revoker_decisions",
+            "Token decisions by endpoint and reason code.",
+            labels=["endpoint", "reason"],
+        )
+        for endpoint, table in self._decisions.items():
+            for reason, count in list(table.items()):  # a copy: the loop may add a reason
+                decisions.add_metric([endpoint, reason], count)
+        yield decisions
+        latency = self._latency
+        counts, running, buckets = list(latency.counts), 0, []
+        for bound, count in zip((*latency.bounds, float("inf")), counts, strict=True):
+            running += count
+            buckets.append((_le(bound), running))
+        yield HistogramMetricFamily(
+            "revoker_decision_seconds",
+            "Time to decide on one token (verify, cache and registry match).",
+            buckets=buckets,
+            sum_value=latency.total_seconds,
+        )
+
+
+def _le(bound: float) -> str:
+    # prometheus_client's spelling of bucket bounds: "1e-05", "0.25", "1.0", "+Inf".
+    return "+Inf" if bound == float("inf") else repr(bound)
 
 
 class _StateCollector(Collector):

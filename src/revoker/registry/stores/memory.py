@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+from collections.abc import Iterable
 from typing import Literal
 
 from revoker.errors import ConfigurationError, StoreError
@@ -44,6 +45,19 @@ class MemoryStore:
             seq = self._append("add", rule, at=rule.created_at, actor=rule.actor, why=rule.reason)
             self._rules[rule.id] = rule
             return seq
+
+    def add_many(self, rules: Iterable[Rule]) -> int:
+        """``add`` for many rules at once (all or none); the last seq written."""
+        batch = list(rules)
+        with self._lock:
+            self._check_open()
+            ids = {rule.id for rule in batch}
+            if len(ids) < len(batch) or not ids.isdisjoint(self._rules):
+                raise InvalidRule("a rule with one of these ids already exists, or is repeated")
+            for rule in batch:
+                self._append("add", rule, at=rule.created_at, actor=rule.actor, why=rule.reason)
+                self._rules[rule.id] = rule
+            return self._seq
 
     def lift(self, rule_id: str, *, actor: str, reason: str, now: float) -> Rule | None:
         with self._lock:

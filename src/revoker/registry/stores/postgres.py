@@ -40,8 +40,9 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from itertools import starmap
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
@@ -51,7 +52,7 @@ from psycopg_pool import ConnectionPool
 
 from revoker.errors import ConfigurationError, StoreError
 from revoker.registry.push import PushListener
-from revoker.registry.rules import InvalidRule, Rule, RuleKind
+from revoker.registry.rules import InvalidRule, Rule, RuleKind, StoredRow, stored_rule
 from revoker.registry.store import (
     DEFAULT_CHANGE_RETENTION_SECONDS,
     AuditEntry,
@@ -149,6 +150,25 @@ class PostgresStore:
             raise
         return int(row[0])
 
+    def add_many(self, rules: Iterable[Rule]) -> int:
+        """``add`` for many rules in one transaction (all or none); the last seq written."""
+        params = [{**_params(rule), "channel": self.channel} for rule in rules]
+        try:
+            with self._connection("add rules") as conn, conn.transaction():
+                if not params:
+                    return int(conn.execute(self._sql["head"]).fetchone()[0])
+                with conn.cursor() as cursor:
+                    cursor.executemany(self._sql["add"], params, returning=True)
+                    seq = 0
+                    while True:  # one result per statement; the last holds the last seq
+                        seq = int(cursor.fetchone()[0])
+                        if not cursor.nextset():
+                            return seq
+        except StoreError as exc:
+            if isinstance(exc.__cause__, psycopg.errors.UniqueViolation):
+                raise InvalidRule("a rule with one of these ids already exists") from None
+            raise
+
     def lift(self, rule_id: str, *, actor: str, reason: str, now: float) -> Rule | None:
         with self._connection("lift a rule") as conn, conn.transaction():
             conn.execute(self._sql["lock_head"])  # first, as in add: writers take turns
@@ -176,15 +196,23 @@ class PostgresStore:
         ]
 
     def snapshot(self, now: float) -> tuple[int, list[Rule]]:
+        seq, rows = self.snapshot_rows(now)
+        try:
+            return seq, list(starmap(stored_rule, rows))
+        except ValueError as exc:  # InvalidRule: an unknown kind in a row edited by hand
+            raise StoreError(f"the PostgreSQL store holds a malformed rule: {exc}") from exc
+
+    def snapshot_rows(self, now: float) -> tuple[int, list[StoredRow]]:
+        """``snapshot`` as plain rows in ``Rule`` field order: what a replica loads from."""
         with self._connection("read a snapshot") as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             head, self._epoch = conn.execute(self._sql["head"]).fetchone()
             # A server-side cursor streams a million rules in batches, not in one reply.
             with conn.cursor(name="revoker_snapshot") as cursor:
-                cursor.itersize = 10_000
+                cursor.itersize = 50_000
                 cursor.execute(self._sql["active_rules"], {"now": now})
-                rules = [_rule_from_row(row) for row in cursor]
-        return int(head), rules
+                rows: list[StoredRow] = list(cursor)
+        return int(head), rows
 
     def get(self, rule_id: str) -> Rule | None:
         with self._connection("read a rule") as conn:

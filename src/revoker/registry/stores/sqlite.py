@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from itertools import starmap
 from pathlib import Path
 from typing import Any, Literal
 
 from revoker.errors import ConfigurationError, StoreError
-from revoker.registry.rules import InvalidRule, Rule, RuleKind
+from revoker.registry.rules import InvalidRule, Rule, RuleKind, StoredRow, stored_rule
 from revoker.registry.store import (
     DEFAULT_CHANGE_RETENTION_SECONDS,
     AuditEntry,
@@ -50,6 +51,7 @@ _SCHEMA = (
 )
 _RULE_COLUMNS = "id, kind, value, issuer, cutoff, expires_at, reason, actor, created_at"
 _ACTIVE = "(expires_at IS NULL OR expires_at > ?)"
+_PAGE = 10_000  # rows per snapshot page
 
 
 class SqliteStore:
@@ -100,6 +102,43 @@ class SqliteStore:
             )
             return seq
 
+    def add_many(self, rules: Iterable[Rule]) -> int:
+        """``add`` for many rules in one transaction (all or none); the last seq written.
+
+        Each rule still gets its change and audit entry, numbered in order. An id
+        already stored, or repeated in ``rules``, raises ``InvalidRule`` and writes nothing.
+        """
+        batch = list(rules)
+        with self._transaction("add rules", write=True) as db:
+            head = _current_seq(db)
+            if not batch:
+                return head
+            seqs = range(head + 1, head + 1 + len(batch))
+            try:
+                db.executemany(
+                    f"INSERT INTO rules (seq, {_RULE_COLUMNS}) VALUES ({', '.join('?' * 10)})",  # noqa: S608 -- constants
+                    ((seq, *_row(rule)) for seq, rule in zip(seqs, batch, strict=True)),
+                )
+            except sqlite3.IntegrityError:
+                raise InvalidRule("a rule with one of these ids already exists") from None
+            # Explicit seqs continue AUTOINCREMENT: sqlite_sequence follows the highest.
+            db.executemany(
+                "INSERT INTO changes (seq, op, at, rule) VALUES (?, 'add', ?, ?)",
+                (
+                    (seq, rule.created_at, _dump(rule))
+                    for seq, rule in zip(seqs, batch, strict=True)
+                ),
+            )
+            db.executemany(
+                "INSERT INTO audit (seq, at, actor, action, rule_id, kind, value, reason)"
+                " VALUES (?, ?, ?, 'revoke', ?, ?, ?, ?)",
+                (
+                    (seq, r.created_at, r.actor, r.id, str(r.kind), r.value, r.reason)
+                    for seq, r in zip(seqs, batch, strict=True)
+                ),
+            )
+            return seqs[-1]
+
     def lift(self, rule_id: str, *, actor: str, reason: str, now: float) -> Rule | None:
         with self._transaction("lift a rule", write=True) as db:
             row = db.execute(
@@ -125,13 +164,39 @@ class SqliteStore:
         return [Change(seq=s, op=op, rule=_rule_from_json(text)) for s, op, text in rows]
 
     def snapshot(self, now: float) -> tuple[int, list[Rule]]:
+        seq, rows = self.snapshot_rows(now)
+        try:
+            return seq, list(starmap(stored_rule, rows))
+        except ValueError as exc:  # InvalidRule: an unknown kind in a row edited by hand
+            raise StoreError(f"the SQLite store holds a malformed rule: {exc}") from exc
+
+    def snapshot_rows(self, now: float) -> tuple[int, Iterator[StoredRow]]:
+        """``snapshot`` as plain rows in ``Rule`` field order, read page by page as the
+        caller iterates (a replica loads from it without holding every row at once).
+
+        The seq is read first and each page in a transaction of its own, so writers are
+        never held up for long: a rule added or lifted meanwhile may be in or out, and a
+        catch-up from this seq replays exactly those changes (as in the Redis store).
+        """
         with self._transaction("read a snapshot", write=False) as db:
             seq = _current_seq(db)
-            rows = db.execute(
-                f"SELECT {_RULE_COLUMNS} FROM rules WHERE {_ACTIVE} ORDER BY seq",  # noqa: S608 -- constant fragments
-                (now,),
-            ).fetchall()
-        return seq, [_rule_from_row(row) for row in rows]
+        return seq, self._active_rows(now)
+
+    def _active_rows(self, now: float) -> Iterator[StoredRow]:
+        after = -1
+        while True:
+            with self._transaction("read a snapshot", write=False) as db:
+                page: list[StoredRow] = db.execute(
+                    f"SELECT {_RULE_COLUMNS} FROM rules WHERE seq > ? AND {_ACTIVE}"  # noqa: S608 -- constant fragments
+                    " ORDER BY seq LIMIT ?",
+                    (after, now, _PAGE),
+                ).fetchall()
+                if len(page) == _PAGE:
+                    last = db.execute("SELECT seq FROM rules WHERE id = ?", (page[-1][0],))
+                    after = int(last.fetchone()[0])
+            yield from page  # outside the transaction: the caller may stop at any time
+            if len(page) < _PAGE:
+                return
 
     def get(self, rule_id: str) -> Rule | None:
         with self._transaction("read a rule", write=False) as db:
@@ -247,7 +312,7 @@ def _log(
     """Append the change and its audit entry; the new seq."""
     cursor = db.execute(
         "INSERT INTO changes (op, at, rule) VALUES (?, ?, ?)",
-        (op, at, json.dumps(rule.to_dict(), separators=(",", ":"))),
+        (op, at, _dump(rule)),
     )
     seq = cursor.lastrowid
     if seq is None:  # pragma: no cover - sqlite always reports the rowid of an INSERT
@@ -267,6 +332,10 @@ def _log(
         ),
     )
     return seq
+
+
+def _dump(rule: Rule) -> str:
+    return json.dumps(rule.to_dict(), separators=(",", ":"))
 
 
 def _row(rule: Rule) -> tuple[Any, ...]:

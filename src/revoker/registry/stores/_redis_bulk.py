@@ -1,0 +1,129 @@
+"""The Redis store's bulk paths: many adds in one script, and snapshot pages decoded at once.
+
+``ADD_MANY`` writes a batch of rules atomically, as ``ADD`` would one by one
+(rule key, order and expiry sets, one change and one audit entry per rule,
+each under its own seq), but checks every id first, trims the change log once
+and publishes once, for the whole batch. KEYS are the six shared keys, then
+the batch's rule keys (one hash tag: one Cluster slot).
+
+``active_rows`` turns the stored texts of snapshot pages into plain rows, one
+``json.loads`` per page (``decode_rows``): this store wrote (and validated)
+every one of them, so they are not validated again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter
+from typing import Any
+
+from revoker.errors import StoreError
+from revoker.registry.rules import Rule, StoredRow
+
+__all__ = ["ADD_MANY", "active_rows", "batch_args", "decode_rows", "dump_rule"]
+
+#: ARGV: nonce, channel, max_changes, max_audit, then per rule: id, expires_at ('' = never),
+#: expires_at in ms, rule JSON, created_at, actor, reason. Returns the last seq; -1 when an
+#: id is already stored or repeated. A retry of a batch that was applied returns its last seq.
+ADD_MANY = """
+local nonce, fields = ARGV[1], 7
+local count = (#ARGV - 4) / fields
+local seen = {}
+for i = 1, count do
+  local id = ARGV[4 + (i - 1) * fields + 1]
+  local stored = redis.call('GET', KEYS[6 + i])
+  if stored then
+    if i == 1 and string.sub(stored, 1, #nonce) == nonce then
+      local last = ARGV[4 + (count - 1) * fields + 1]
+      return tonumber(redis.call('ZSCORE', KEYS[1], last))
+    end
+    return -1
+  end
+  if seen[id] then return -1 end
+  seen[id] = true
+end
+redis.call('HSETNX', KEYS[6], 'epoch', nonce)
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local seq = 0
+for i = 1, count do
+  local base = 4 + (i - 1) * fields
+  local id, expires_at, expires_ms = ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
+  local text, at, actor, reason = ARGV[base + 4], ARGV[base + 5], ARGV[base + 6], ARGV[base + 7]
+  seq = redis.call('INCR', KEYS[3])
+  redis.call('SET', KEYS[6 + i], nonce .. '\\n' .. text)
+  if expires_at ~= '' then
+    if tonumber(expires_ms) > now_ms then
+      redis.call('PEXPIREAT', KEYS[6 + i], expires_ms)
+    end
+    redis.call('ZADD', KEYS[2], expires_at, id)
+  end
+  redis.call('ZADD', KEYS[1], seq, id)
+  local entry = string.format('%d-0', seq)
+  redis.call('XADD', KEYS[4], entry, 'op', 'add', 'at', at, 'rule', text)
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], entry,
+    'at', at, 'actor', actor, 'action', 'revoke', 'rule', text, 'reason', reason)
+end
+if redis.call('XLEN', KEYS[4]) > tonumber(ARGV[3]) then
+  redis.call('XTRIM', KEYS[4], 'MAXLEN', ARGV[3])
+  local first = redis.call('XRANGE', KEYS[4], '-', '+', 'COUNT', 1)[1][1]
+  local below = tonumber(string.match(first, '^%d+')) - 1
+  if below > tonumber(redis.call('HGET', KEYS[6], 'trimmed') or '0') then
+    redis.call('HSET', KEYS[6], 'trimmed', below)
+  end
+end
+redis.call('PUBLISH', ARGV[2], seq)
+return seq
+"""
+
+
+# The nine fields of a stored rule's JSON, in ``Rule`` field order.
+_FIELDS = itemgetter(
+    "id", "kind", "value", "issuer", "cutoff", "expires_at", "reason", "actor", "created_at"
+)
+
+
+def decode_rows(texts: Sequence[str | None]) -> list[StoredRow]:
+    """The rows of one page of stored texts ("<nonce>\\n<rule JSON>"); None (expired) skipped.
+
+    Raises ``ValueError``, ``TypeError`` or ``KeyError`` on a text this store did not write.
+    """
+    bodies = [text.partition("\n")[2] for text in texts if text is not None]
+    if not bodies:
+        return []
+    return list(map(_FIELDS, json.loads("[" + ",".join(bodies) + "]")))
+
+
+def active_rows(pages: Iterable[Sequence[str | None]], now: float) -> Iterator[StoredRow]:
+    """The rows of every page, those expired at ``now`` left out, decoded a page at a time."""
+    for texts in pages:
+        try:
+            page = decode_rows(texts)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise StoreError(f"the Redis store holds a malformed rule: {exc!r}") from exc
+        yield from (row for row in page if row[5] is None or row[5] > now)
+
+
+def dump_rule(rule: Rule) -> str:
+    """The JSON a rule key, a change and an audit entry hold."""
+    return json.dumps(rule.to_dict(), separators=(",", ":"))
+
+
+def batch_args(batch: Sequence[Rule], channel: str, caps: tuple[int, int]) -> list[Any]:
+    """``ADD_MANY``'s ARGV for ``batch``, under a new nonce."""
+    args: list[Any] = [uuid.uuid4().hex, channel, *caps]
+    for rule in batch:
+        expires_at = rule.expires_at
+        args += (
+            rule.id,
+            "" if expires_at is None else repr(expires_at),
+            "" if expires_at is None else math.ceil(expires_at * 1000),
+            dump_rule(rule),
+            repr(rule.created_at),
+            rule.actor,
+            rule.reason,
+        )
+    return args
