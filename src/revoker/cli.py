@@ -376,11 +376,7 @@ def audit(limit: int, since_seq: int, store_url: str, as_json: bool) -> None:
         entries = registry.audit(limit=limit, since_seq=since_seq)
     for entry in entries:
         if as_json:
-            click.echo(json.dumps({
-                "seq": entry.seq, "at": entry.at, "actor": entry.actor, "action": entry.action,
-                "rule_id": entry.rule_id, "kind": entry.kind, "value": entry.value,
-                "reason": entry.reason,
-            }, sort_keys=True))  # fmt: skip
+            click.echo(json.dumps(entry.to_dict(), sort_keys=True))
         else:
             click.echo(
                 f"{entry.seq:>6}  {_iso(entry.at)}  {entry.action:<6}  {entry.kind:<8} "

@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 from revoker.aws.proxy import HttpError, ProxyRequest, json_response
 from revoker.registry.rules import RuleKind
-from revoker.registry.store import AuditEntry, RuleFilter
+from revoker.registry.store import RuleFilter
 
 if TYPE_CHECKING:
     from revoker.aws.runtime import Runtime
@@ -114,7 +114,7 @@ def _audit(runtime: Runtime, request: ProxyRequest) -> dict[str, Any]:
         raise HttpError(400, "invalid_request", "limit must be between 1 and 10000")
     since_seq = _integer(request.query, "since_seq", 0)
     entries = runtime.registry.audit(limit=limit, since_seq=since_seq)
-    return json_response(200, {"entries": [_entry(e) for e in entries]})
+    return json_response(200, {"entries": [e.to_dict() for e in entries]})
 
 
 def _check(runtime: Runtime, request: ProxyRequest) -> dict[str, Any]:
@@ -131,19 +131,6 @@ def _check(runtime: Runtime, request: ProxyRequest) -> dict[str, Any]:
             "sub": claims.get("sub") if decision.verified else None,
         },
     )
-
-
-def _entry(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "seq": entry.seq,
-        "at": entry.at,
-        "actor": entry.actor,
-        "action": entry.action,
-        "rule_id": entry.rule_id,
-        "kind": entry.kind,
-        "value": entry.value,
-        "reason": entry.reason,
-    }
 
 
 def _required(body: dict[str, Any], name: str) -> str:

@@ -30,10 +30,11 @@ for, so the core never loads a driver it does not use.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
 from revoker.errors import ConfigurationError
 from revoker.registry.rules import InvalidRule, Rule, RuleKind
@@ -91,6 +92,10 @@ class AuditEntry:
     kind: str
     value: str
     reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe, as the CLI, the service and the AWS handler print it."""
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,7 +21,6 @@ from starlette.routing import Route
 
 from revoker.errors import RevokerError
 from revoker.registry import InvalidRule, RuleFilter, RuleKind
-from revoker.registry.store import AuditEntry
 from revoker.service.bodies import (
     NO_STORE,
     BodyError,
@@ -95,19 +94,6 @@ def _bool_param(request: Request, name: str) -> bool:
     if raw not in ("true", "false", "1", "0"):
         raise BodyError(400, "invalid_request", f"{name} must be true or false")
     return raw in ("true", "1")
-
-
-def _audit_dict(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "seq": entry.seq,
-        "at": entry.at,
-        "actor": entry.actor,
-        "action": entry.action,
-        "rule_id": entry.rule_id,
-        "kind": entry.kind,
-        "value": entry.value,
-        "reason": entry.reason,
-    }
 
 
 async def create_rule(request: Request) -> Response:
@@ -211,7 +197,7 @@ async def audit(request: Request) -> Response:
         return exc.response()
     except RevokerError as exc:
         return revoker_error_response(exc)
-    return JSONResponse({"entries": [_audit_dict(e) for e in entries]}, headers=NO_STORE)
+    return JSONResponse({"entries": [e.to_dict() for e in entries]}, headers=NO_STORE)
 
 
 def _check_token(body: Mapping[str, Any]) -> str:
