@@ -17,12 +17,12 @@ import math
 import re
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from revoker.errors import RevokerError
+from revoker.errors import RevokerError, StoreError
 
 __all__ = [
     "CUTOFF_KINDS",
@@ -35,6 +35,7 @@ __all__ = [
     "StoredRow",
     "default_expires_at",
     "new_rule",
+    "rule_from_row",
     "signed_part_sha256",
     "stored_rule",
     "token_rule_value",
@@ -300,6 +301,26 @@ def new_rule(
         actor=actor,
         created_at=now,
     )
+
+
+def rule_from_row(row: Sequence[Any], *, store: str) -> Rule:
+    """A validated rule from a row of the SQL stores' columns (id, kind, value, issuer,
+    cutoff, expires_at, reason, actor, created_at); a malformed row is a ``StoreError``."""
+    rule_id, kind, value, issuer, cutoff, expires_at, reason, actor, created_at = row
+    try:
+        return Rule(
+            id=rule_id,
+            kind=RuleKind(kind),
+            value=value,
+            issuer=issuer,
+            cutoff=cutoff,
+            expires_at=expires_at,
+            reason=reason,
+            actor=actor,
+            created_at=created_at,
+        )
+    except ValueError as exc:  # InvalidRule too: a row someone edited by hand
+        raise StoreError(f"the {store} store holds a malformed rule: {exc}") from exc
 
 
 def _finite(name: str, number: object) -> float:

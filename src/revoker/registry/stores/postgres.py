@@ -52,7 +52,13 @@ from psycopg_pool import ConnectionPool
 
 from revoker.errors import ConfigurationError, StoreError
 from revoker.registry.push import PushListener
-from revoker.registry.rules import InvalidRule, Rule, RuleKind, StoredRow, stored_rule
+from revoker.registry.rules import (
+    InvalidRule,
+    Rule,
+    StoredRow,
+    rule_from_row,
+    stored_rule,
+)
 from revoker.registry.store import (
     DEFAULT_CHANGE_RETENTION_SECONDS,
     AuditEntry,
@@ -358,21 +364,7 @@ def _op(text: str) -> Literal["add", "lift"]:
 
 
 def _rule_from_row(row: Any) -> Rule:
-    rule_id, kind, value, issuer, cutoff, expires_at, reason, actor, created_at = row
-    try:
-        return Rule(
-            id=rule_id,
-            kind=RuleKind(kind),
-            value=value,
-            issuer=issuer,
-            cutoff=cutoff,
-            expires_at=expires_at,
-            reason=reason,
-            actor=actor,
-            created_at=created_at,
-        )
-    except ValueError as exc:  # InvalidRule too: a row someone edited by hand
-        raise StoreError(f"the PostgreSQL store holds a malformed rule: {exc}") from exc
+    return rule_from_row(row, store="PostgreSQL")
 
 
 def _url_password(conninfo: str) -> str | None:

@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from revoker.errors import ConfigurationError, StoreError
-from revoker.registry.rules import InvalidRule, Rule, RuleKind, StoredRow, stored_rule
+from revoker.registry.rules import (
+    InvalidRule,
+    Rule,
+    StoredRow,
+    rule_from_row,
+    stored_rule,
+)
 from revoker.registry.store import (
     DEFAULT_CHANGE_RETENTION_SECONDS,
     AuditEntry,
@@ -353,21 +359,7 @@ def _row(rule: Rule) -> tuple[Any, ...]:
 
 
 def _rule_from_row(row: tuple[Any, ...]) -> Rule:
-    rule_id, kind, value, issuer, cutoff, expires_at, reason, actor, created_at = row
-    try:
-        return Rule(
-            id=rule_id,
-            kind=RuleKind(kind),
-            value=value,
-            issuer=issuer,
-            cutoff=cutoff,
-            expires_at=expires_at,
-            reason=reason,
-            actor=actor,
-            created_at=created_at,
-        )
-    except ValueError as exc:  # InvalidRule too: a row someone edited by hand
-        raise StoreError(f"the SQLite store holds a malformed rule: {exc}") from exc
+    return rule_from_row(row, store="SQLite")
 
 
 def _rule_from_json(text: str) -> Rule:
