@@ -15,19 +15,17 @@ import logging
 import math
 import sys
 import tomllib
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from revoker.errors import ConfigurationError, RevokerError
-from revoker.settings import DEFAULT_STORE_URL, Settings
+from revoker.cli_options import core_settings, store_option, verification_options
+from revoker.errors import RevokerError
 
 if TYPE_CHECKING:
     from revoker.registry import Registry, Rule
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_DENIED = 1
 EXIT_USAGE = 2
@@ -80,65 +78,7 @@ def main() -> None:
     """revoker: JWT verification with real revocation."""
 
 
-# --- shared options ------------------------------------------------------------
-
-
-def _split(values: Iterable[str]) -> tuple[str, ...]:
-    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
-
-
-def store_option(func: F) -> F:
-    return click.option(
-        "--store",
-        "store_url",
-        envvar="REVOKER_STORE",
-        default=DEFAULT_STORE_URL,
-        show_default=True,
-        help="Rule store URL: memory://, sqlite:///path, redis://…, postgresql://…, dynamodb://….",
-    )(func)
-
-
-def verification_options(func: F) -> F:
-    options = [
-        click.option("--issuer", "issuers", multiple=True, envvar="REVOKER_ISSUER",
-                     help="A trusted issuer (repeatable)."),
-        click.option("--jwks-url", envvar="REVOKER_JWKS_URL",
-                     help="Fetch keys here instead of by OIDC discovery."),
-        click.option("--cognito-user-pool-id", envvar="REVOKER_COGNITO_USER_POOL_ID",
-                     help="Trust this Cognito user pool (issuer and JWKS derived)."),
-        click.option("--region", envvar=["REVOKER_REGION", "AWS_REGION"],
-                     help="The Cognito pool's AWS region."),
-        click.option("--audience", "audiences", multiple=True, envvar="REVOKER_AUDIENCE",
-                     help="Accepted aud / client_id (repeatable); '*' skips the check."),
-        click.option("--token-use", type=click.Choice(["id", "access", "any"]),
-                     envvar="REVOKER_TOKEN_USE", default="any", show_default=True),
-        click.option("--algorithm", "algorithms", multiple=True, envvar="REVOKER_ALGORITHMS",
-                     help="Allowed signature algorithms (default RS256)."),
-        click.option("--leeway", "leeway_seconds", type=float, default=5.0, show_default=True,
-                     envvar="REVOKER_LEEWAY_SECONDS", help="Clock leeway in seconds."),
-    ]  # fmt: skip
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def settings_from_options(options: dict[str, Any], store_url: str | None = None) -> Settings:
-    audiences = _split(options.get("audiences") or ())
-    if not audiences:
-        raise ConfigurationError(
-            "give --audience CLIENT_ID (repeatable), or --audience '*' to skip the audience check"
-        )
-    return Settings(
-        issuers=_split(options.get("issuers") or ()),
-        jwks_url=options.get("jwks_url"),
-        cognito_user_pool_id=options.get("cognito_user_pool_id"),
-        region=options.get("region"),
-        audience=None if audiences == ("*",) else audiences,
-        token_use=options.get("token_use") or "any",
-        algorithms=_split(options.get("algorithms") or ()) or ("RS256",),
-        leeway_seconds=options.get("leeway_seconds", 5.0),
-        store_url=store_url or DEFAULT_STORE_URL,
-    )
+# --- helpers ---------------------------------------------------------------------
 
 
 def _quiet_driver_logs() -> None:
@@ -235,7 +175,7 @@ def check(token: str, store_url: str, no_revocation: bool, as_json: bool, **opti
     from revoker.authorizer import Authorizer  # noqa: PLC0415
     from revoker.settings import build_verifier  # noqa: PLC0415
 
-    settings = settings_from_options(options, store_url)
+    settings = core_settings(options, store_url=store_url)
     registry = None if no_revocation else open_registry(store_url)
     authorizer = Authorizer(build_verifier(settings), registry)
     decision = authorizer.check(_read_token(token))

@@ -12,23 +12,19 @@ from __future__ import annotations
 
 import secrets
 import sys
-from collections.abc import Iterable
 from typing import Any
 
 import click
 
 from revoker.authorizer import DEFAULT_CACHE_SIZE
-from revoker.errors import ConfigurationError, RevokerError
+from revoker.cli_options import core_settings, split_values, verification_options
+from revoker.errors import RevokerError
 from revoker.service.config import LOG_FORMATS, ServiceSettings, parse_client
-from revoker.settings import DEFAULT_STORE_URL, Settings
+from revoker.settings import DEFAULT_STORE_URL
 
 __all__ = ["serve", "settings_from_options"]
 
 DEV_ISSUER_PORT = 9000
-
-
-def _split(values: Iterable[str]) -> tuple[str, ...]:
-    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
 
 
 def settings_from_options(
@@ -38,24 +34,10 @@ def settings_from_options(
     dev_client_id: str | None = None,
 ) -> ServiceSettings:
     """Options (as click passes them) to validated settings; a dev issuer is trusted too."""
-    issuers = _split(options.get("issuers") or ())
-    audiences = _split(options.get("audiences") or ())
-    if dev_issuer is not None:
-        issuers = (*issuers, dev_issuer)
-        audiences = audiences or ((dev_client_id,) if dev_client_id else ())
-    if not audiences:
-        raise ConfigurationError(
-            "give --audience CLIENT_ID (repeatable), or --audience '*' to skip the audience check"
-        )
-    core = Settings(
-        issuers=issuers,
-        jwks_url=options.get("jwks_url"),
-        cognito_user_pool_id=options.get("cognito_user_pool_id"),
-        region=options.get("region"),
-        audience=None if audiences == ("*",) else audiences,
-        token_use=options.get("token_use") or "any",
-        algorithms=_split(options.get("algorithms") or ()) or ("RS256",),
-        leeway_seconds=float(options.get("leeway_seconds", 5.0)),
+    core = core_settings(
+        options,
+        extra_issuers=(dev_issuer,) if dev_issuer is not None else (),
+        default_audiences=(dev_client_id,) if dev_issuer is not None and dev_client_id else (),
         store_url=options.get("store_url") or DEFAULT_STORE_URL,
         max_staleness_seconds=float(options.get("max_staleness_seconds", 30.0)),
         fail_open=bool(options.get("fail_open", False)),
@@ -68,7 +50,7 @@ def settings_from_options(
         workers=int(options.get("workers", 1)),
         admin_token=options.get("admin_token") or None,
         introspect_clients=tuple(
-            parse_client(text) for text in _split(options.get("introspect_clients") or ())
+            parse_client(text) for text in split_values(options.get("introspect_clients") or ())
         ),
         cookie_name=options.get("cookie_name") or None,
         log_format=options.get("log_format") or "text",
@@ -104,46 +86,7 @@ class _OneLineErrors(click.Command):
     show_default=True,
     help="Port to listen on (0: any free port).",
 )
-@click.option(
-    "--issuer",
-    "issuers",
-    multiple=True,
-    envvar="REVOKER_ISSUER",
-    help="A trusted issuer (repeatable).",
-)
-@click.option(
-    "--jwks-url", envvar="REVOKER_JWKS_URL", help="Fetch keys here instead of by OIDC discovery."
-)
-@click.option(
-    "--audience",
-    "audiences",
-    multiple=True,
-    envvar="REVOKER_AUDIENCE",
-    help="Accepted aud / client_id (repeatable); '*' skips the check.",
-)
-@click.option(
-    "--cognito-user-pool-id",
-    envvar="REVOKER_COGNITO_USER_POOL_ID",
-    help="Trust this Cognito user pool (issuer and JWKS derived).",
-)
-@click.option(
-    "--region", envvar=["REVOKER_REGION", "AWS_REGION"], help="The Cognito pool's AWS region."
-)
-@click.option(
-    "--token-use",
-    type=click.Choice(["id", "access", "any"]),
-    envvar="REVOKER_TOKEN_USE",
-    default="any",
-    show_default=True,
-    help="Accept ID tokens, access tokens, or both (as API Gateway does).",
-)
-@click.option(
-    "--algorithm",
-    "algorithms",
-    multiple=True,
-    envvar="REVOKER_ALGORITHMS",
-    help="Allowed signature algorithms (default RS256).",
-)
+@verification_options
 @click.option(
     "--cache-size",
     type=click.IntRange(0, 10_000_000),
@@ -151,15 +94,6 @@ class _OneLineErrors(click.Command):
     envvar="REVOKER_CACHE_SIZE",
     show_default=True,
     help="Verified tokens kept until their exp (0: verify every request).",
-)
-@click.option(
-    "--leeway",
-    "leeway_seconds",
-    type=click.FloatRange(0, 300),
-    default=5.0,
-    envvar="REVOKER_LEEWAY_SECONDS",
-    show_default=True,
-    help="Clock leeway, seconds.",
 )
 @click.option(
     "--store",
