@@ -30,19 +30,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from revoker.clock import FrozenClock
 from revoker.registry import Registry, RegistryLimits, RuleKind, open_store
 from revoker.registry.rules import new_rule
-from revoker.testing import TokenFactory
+from revoker.testing import TokenFactory, serve_json
 from revoker.tokens import parse_unverified
 
 HERE = Path(__file__).parent
@@ -62,25 +59,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def serve_jwks(document: dict[str, Any]) -> ThreadingHTTPServer:
-    body = json.dumps(document).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 20) -> None:
@@ -196,7 +174,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script reads best top to botto
         for n in range(args.tokens)
     ]
     revoked = tokens[::100]
-    jwks = serve_jwks(factory.jwks())
+    jwks = serve_json(factory.jwks())
     jwks_url = f"http://127.0.0.1:{jwks.server_address[1]}/jwks.json"
     with tempfile.TemporaryDirectory(prefix="revoker-bench-") as tmp:
         tokens_file = Path(tmp) / "tokens.txt"

@@ -32,12 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from http_auth import LUA, free_port, serve_jwks, wait_ready
+from http_auth import LUA, free_port, wait_ready
 
 from revoker.clock import FrozenClock
 from revoker.registry import RegistryLimits, RuleKind, open_store
 from revoker.registry.rules import new_rule
-from revoker.testing import TokenFactory
+from revoker.testing import TokenFactory, serve_json
 from revoker.tokens import parse_unverified
 
 ADMIN_TOKEN = "propagation-benchmark-admin-" + uuid.uuid4().hex
@@ -115,7 +115,7 @@ def measure_under_load(
         for _ in range(SEED_RULES)
     )
     store.close()
-    jwks = serve_jwks(factory.jwks())
+    jwks = serve_json(factory.jwks())
     jwks_url = f"http://127.0.0.1:{jwks.server_address[1]}/jwks.json"
     ports = [free_port() for _ in range(INSTANCES)]
     serve = [sys.executable, "-m", "revoker.cli", "serve", "--issuer", factory.issuer,

@@ -39,15 +39,13 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from revoker.clock import FrozenClock
 from revoker.signing import generate_key
-from revoker.testing import TokenFactory
+from revoker.testing import TokenFactory, serve_json
 from revoker.tokens import b64url_encode
 
 RESULTS = Path(__file__).parent / "results"
@@ -94,25 +92,6 @@ def forged_tokens(factory: TokenFactory) -> list[tuple[str, str]]:
         (factory.sign(claims, header={"alg": "RS256", "kid": "unknown"}), "unknown_kid"),
         ("not.a.token", "malformed"),
     ]
-
-
-def serve_jwks(document: dict[str, Any]) -> ThreadingHTTPServer:
-    body = json.dumps(document).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 class Instance:
@@ -308,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear ru
         claims = factory.base_claims("access")
         pool.append(PoolToken(factory.sign(claims), claims["origin_jti"]))
     forged = forged_tokens(factory)
-    jwks = serve_jwks(factory.jwks())
+    jwks = serve_json(factory.jwks())
     prefix = f"revoker-soak-{uuid.uuid4().hex[:12]}"
     sep = "&" if "?" in args.redis else "?"
     store_url = f"{args.redis}{sep}prefix={prefix}"

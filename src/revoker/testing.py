@@ -8,7 +8,10 @@ tokens with its own key; ``StaticJwksFetcher`` hands its JWKS to a
 from __future__ import annotations
 
 import copy
+import json
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from revoker.clock import FrozenClock
@@ -23,6 +26,7 @@ __all__ = [
     "FrozenClock",
     "StaticJwksFetcher",
     "TokenFactory",
+    "serve_json",
 ]
 
 TEST_ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1"
@@ -42,6 +46,27 @@ class StaticJwksFetcher:
         if self.document is None:
             raise JwksUnavailable("the static fetcher was told to fail")
         return copy.deepcopy(self.document)
+
+
+def serve_json(document: dict[str, Any]) -> ThreadingHTTPServer:
+    """Serve ``document`` to every GET on 127.0.0.1 (an ephemeral port) from a daemon
+    thread: a real JWKS endpoint for tests and benchmarks. Call ``shutdown()`` to stop."""
+    body = json.dumps(document).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:  # quiet: tests read their own output
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 class TokenFactory:
