@@ -5,10 +5,8 @@ serving whichever app a test plugs in."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hardening_attacks import EC_ISSUER, SERVICES, Kit
@@ -16,8 +14,9 @@ from hardening_support import (
     T0,
     AppSwitch,
     JwksServer,
-    LiveServer,
     Serve,
+    live_switch_server,
+    serve_on,
     state_for,
     verifier_for,
 )
@@ -79,25 +78,11 @@ def make_app(kit: Kit, clock: FrozenClock) -> Callable[..., RevokerApp]:
 @pytest.fixture(scope="session")
 def live_switch() -> Iterator[tuple[AppSwitch, str]]:
     """One uvicorn on loopback for the session, serving whatever app is plugged in."""
-    switch = AppSwitch()
-    with LiveServer(switch) as http:
-        yield switch, str(http.base_url)
+    with live_switch_server() as live:
+        yield live
 
 
 @pytest.fixture
 def serve(live_switch: tuple[AppSwitch, str]) -> Serve:
     """``with serve(app) as client``: the app's state started and plugged in, then closed."""
-    switch, url = live_switch
-
-    @contextmanager
-    def serving(app: RevokerApp) -> Iterator[httpx.Client]:
-        app.state.start()
-        switch.app = app
-        try:
-            with httpx.Client(base_url=url, timeout=10) as http:
-                yield http
-        finally:
-            switch.app = None
-            app.state.close()
-
-    return serving
+    return serve_on(live_switch)

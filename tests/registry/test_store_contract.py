@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import pytest
+from registry_support import T0, make
 
 from revoker.errors import StoreError
-from revoker.registry import InvalidRule, RegistryLimits, Rule, RuleFilter, RuleKind, RuleStore
-from revoker.registry.rules import new_rule, token_rule_value
+from revoker.registry import InvalidRule, RuleFilter, RuleKind, RuleStore
+from revoker.registry.rules import token_rule_value
 from revoker.testing import TokenFactory
 from revoker.tokens import parse_unverified
 
-T0 = 1_700_000_000.0
-LIMITS = RegistryLimits()
 ISS = "https://issuer.example"
 
 
@@ -26,10 +25,6 @@ class StoreBackend(Protocol):
     durable: bool
 
     def open(self, path: Path) -> RuleStore: ...
-
-
-def make(kind: str, value: str, *, now: float = T0, **options: Any) -> Rule:
-    return new_rule(kind, value, now=now, limits=LIMITS, **options)
 
 
 def test_add_then_get_round_trips(store: RuleStore) -> None:

@@ -12,18 +12,12 @@ from typing import Any
 import psycopg
 import pytest
 from backend_postgres import URL, drop, new_schema, require_postgres, sep
+from registry_support import T0, make
 
 from revoker.errors import ConfigurationError, StoreError
-from revoker.registry import InvalidRule, RegistryLimits, Rule, open_store
+from revoker.registry import InvalidRule, open_store
 from revoker.registry.migrations import migrate
-from revoker.registry.rules import new_rule
 from revoker.registry.stores.postgres import PostgresStore, open_postgres_store
-
-T0 = 1_700_000_000.0
-
-
-def make(kind: str, value: str, *, now: float = T0, **options: Any) -> Rule:
-    return new_rule(kind, value, now=now, limits=RegistryLimits(), **options)
 
 
 @pytest.fixture

@@ -11,19 +11,13 @@ from typing import Any
 import pytest
 import redis
 from backend_redis import URL, drop, new_prefix, require_redis
+from registry_support import T0, make
 
 from revoker.errors import ConfigurationError, StoreError
-from revoker.registry import InvalidRule, RegistryLimits, Rule, RuleFilter, open_store
-from revoker.registry.rules import new_rule
+from revoker.registry import InvalidRule, RuleFilter, open_store
 from revoker.registry.stores import _redis_lua
 from revoker.registry.stores import redis as redis_store
 from revoker.registry.stores.redis import RedisStore, open_redis_store
-
-T0 = 1_700_000_000.0
-
-
-def make(kind: str, value: str, *, now: float = T0, **options: Any) -> Rule:
-    return new_rule(kind, value, now=now, limits=RegistryLimits(), **options)
 
 
 @pytest.fixture

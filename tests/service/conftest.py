@@ -4,11 +4,18 @@ it, and an HTTP client of the app served by one session-wide uvicorn on loopback
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
-from service_support import T0, AppSwitch, LiveServer, Serve, SwitchableStore, make_state
+from service_support import (
+    T0,
+    AppSwitch,
+    Serve,
+    SwitchableStore,
+    live_switch_server,
+    make_state,
+    serve_on,
+)
 
 from revoker.service.app import RevokerApp, build_app
 from revoker.service.state import ServiceState
@@ -50,29 +57,15 @@ def app(state: ServiceState) -> RevokerApp:
 
 @pytest.fixture(scope="session")
 def live_switch() -> Iterator[tuple[AppSwitch, str]]:
-    """One uvicorn (httptools) on loopback for the session, serving whatever app is plugged in."""
-    switch = AppSwitch()
-    with LiveServer(switch) as http:
-        yield switch, str(http.base_url)
+    """One uvicorn on loopback for the session, serving whatever app is plugged in."""
+    with live_switch_server() as live:
+        yield live
 
 
 @pytest.fixture
 def serve(live_switch: tuple[AppSwitch, str]) -> Serve:
-    """``with serve(app) as client``: the app's state started, the app plugged in, then closed."""
-    switch, url = live_switch
-
-    @contextmanager
-    def serving(app: RevokerApp) -> Iterator[httpx.Client]:
-        app.state.start()
-        switch.app = app
-        try:
-            with httpx.Client(base_url=url, timeout=10) as http:
-                yield http
-        finally:
-            switch.app = None
-            app.state.close()
-
-    return serving
+    """``with serve(app) as client``: the app's state started and plugged in, then closed."""
+    return serve_on(live_switch)
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -282,3 +282,29 @@ class ServeProcess:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+
+
+@contextmanager
+def live_switch_server() -> Iterator[tuple[AppSwitch, str]]:
+    """One uvicorn (httptools) on loopback, serving whatever app is plugged into the switch."""
+    switch = AppSwitch()
+    with LiveServer(switch) as http:
+        yield switch, str(http.base_url)
+
+
+def serve_on(live: tuple[AppSwitch, str]) -> Serve:
+    """``with serve(app) as client``: the app's state started and plugged in, then closed."""
+    switch, url = live
+
+    @contextmanager
+    def serving(app: RevokerApp) -> Iterator[httpx.Client]:
+        app.state.start()
+        switch.app = app
+        try:
+            with httpx.Client(base_url=url, timeout=10) as http:
+                yield http
+        finally:
+            switch.app = None
+            app.state.close()
+
+    return serving
