@@ -36,11 +36,11 @@ from pathlib import Path
 
 import httpx
 
-from revoker.clock import FrozenClock
-from revoker.registry import Registry, RegistryLimits, RuleKind, open_store
-from revoker.registry.rules import new_rule
+from revoker.core.clock import FrozenClock
+from revoker.core.registry import Registry, RegistryLimits, RuleKind, open_store
+from revoker.core.registry.rules import new_rule
+from revoker.core.tokens import parse_unverified
 from revoker.testing import TokenFactory, serve_json
-from revoker.tokens import parse_unverified
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"

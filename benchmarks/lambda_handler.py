@@ -30,10 +30,10 @@ from moto import mock_aws
 
 from revoker.aws import lambda_authorizer
 from revoker.aws.runtime import build_runtime, install_runtime
-from revoker.clock import FrozenClock
-from revoker.registry.stores.dynamodb import create_table
+from revoker.core.clock import FrozenClock
+from revoker.core.registry.stores.dynamodb import create_table
+from revoker.core.tokens import parse_unverified
 from revoker.testing import StaticJwksFetcher, TokenFactory
-from revoker.tokens import parse_unverified
 
 RESULTS = Path(__file__).parent / "results"
 EVENT = (

@@ -47,7 +47,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from revoker.registry import Registry
+from revoker.core.registry import Registry
 
 RESULTS = Path(__file__).parent / "results"
 REDIS_URL = os.environ.get("REVOKER_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -64,8 +64,8 @@ BUDGET_SECONDS = 50.0  # the whole run stays under a minute
 # One instance: a replica that reports when it first matches each rule.
 INSTANCE = """
 import sys, time
-from revoker.registry import Registry
-from revoker.registry.push import PushSource
+from revoker.core.registry import Registry
+from revoker.core.registry.push import PushSource
 url, poll = sys.argv[1], float(sys.argv[2])
 registry = Registry.open(url, poll_interval_seconds=poll, max_staleness_seconds=300)
 replica = registry.replica

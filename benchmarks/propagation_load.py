@@ -34,11 +34,11 @@ from typing import Any
 
 from http_auth import LUA, free_port, wait_ready
 
-from revoker.clock import FrozenClock
-from revoker.registry import RegistryLimits, RuleKind, open_store
-from revoker.registry.rules import new_rule
+from revoker.core.clock import FrozenClock
+from revoker.core.registry import RegistryLimits, RuleKind, open_store
+from revoker.core.registry.rules import new_rule
+from revoker.core.tokens import parse_unverified
 from revoker.testing import TokenFactory, serve_json
-from revoker.tokens import parse_unverified
 
 ADMIN_TOKEN = "propagation-benchmark-admin-" + uuid.uuid4().hex
 INSTANCES = 3

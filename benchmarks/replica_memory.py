@@ -38,10 +38,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from revoker.clock import SystemClock
-from revoker.registry import RegistryLimits, Rule, RuleKind, open_store
-from revoker.registry.replica import Replica
-from revoker.registry.rules import CUTOFF_KINDS, default_expires_at, stored_rule
+from revoker.core.clock import SystemClock
+from revoker.core.registry import RegistryLimits, Rule, RuleKind, open_store
+from revoker.core.registry.replica import Replica
+from revoker.core.registry.rules import CUTOFF_KINDS, default_expires_at, stored_rule
 
 RESULTS = Path(__file__).parent / "results"
 REDIS_URL = os.environ.get("REVOKER_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -43,10 +43,10 @@ from pathlib import Path
 
 import httpx
 
-from revoker.clock import FrozenClock
-from revoker.signing import generate_key
+from revoker.core.clock import FrozenClock
+from revoker.core.signing import generate_key
+from revoker.core.tokens import b64url_encode
 from revoker.testing import TokenFactory, serve_json
-from revoker.tokens import b64url_encode
 
 RESULTS = Path(__file__).parent / "results"
 ISSUER = "https://soak.revoker.test/pool"

@@ -24,11 +24,11 @@ import jwt as pyjwt
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from revoker.authorizer import Authorizer
-from revoker.clock import FrozenClock
-from revoker.registry import Registry, open_store
+from revoker.core.authorizer import Authorizer
+from revoker.core.clock import FrozenClock
+from revoker.core.registry import Registry, open_store
+from revoker.core.tokens import parse_unverified
 from revoker.testing import TokenFactory
-from revoker.tokens import parse_unverified
 
 RESULTS = Path(__file__).parent / "results"
 

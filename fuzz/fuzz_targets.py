@@ -21,11 +21,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from revoker.clock import FrozenClock
-from revoker.errors import MalformedToken, TokenRejected, TokenTooLarge
+from revoker.core.clock import FrozenClock
+from revoker.core.errors import MalformedToken, TokenRejected, TokenTooLarge
+from revoker.core.tokens import b64url_encode, parse_unverified
+from revoker.core.verify import VerifiedToken, Verifier
 from revoker.testing import TokenFactory
-from revoker.tokens import b64url_encode, parse_unverified
-from revoker.verify import VerifiedToken, Verifier
 
 T = TypeVar("T")
 NOW = 1_700_000_000

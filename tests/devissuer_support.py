@@ -5,15 +5,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from revoker.clock import FrozenClock
+from revoker.core.clock import FrozenClock
+from revoker.core.jwks import JwksCache, JwksSource
+from revoker.core.tokens import parse_unverified
+from revoker.core.verify import VerificationPolicy, Verifier
 from revoker.devissuer import (
     DevIssuer,
     DevUser,
 )
-from revoker.jwks import JwksCache, JwksSource
 from revoker.testing import StaticJwksFetcher
-from revoker.tokens import parse_unverified
-from revoker.verify import VerificationPolicy, Verifier
 
 NOW = 1_700_000_000
 ISSUER = "https://issuer.example.test/us-east-1_RevokerDev"

@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from revoker.clock import FrozenClock
-from revoker.errors import (
+from revoker.core.clock import FrozenClock
+from revoker.core.errors import (
     BadSignature,
     ConfigurationError,
     MalformedToken,
@@ -27,11 +27,11 @@ from revoker.errors import (
     WrongAudience,
     WrongIssuer,
 )
-from revoker.jwks import JwksCache, JwksSource
-from revoker.signing import generate_key, public_jwk
+from revoker.core.jwks import JwksCache, JwksSource
+from revoker.core.signing import generate_key, public_jwk
+from revoker.core.tokens import b64url_encode
+from revoker.core.verify import VerificationPolicy, Verifier
 from revoker.testing import StaticJwksFetcher, TokenFactory
-from revoker.tokens import b64url_encode
-from revoker.verify import VerificationPolicy, Verifier
 
 NOW = 1_700_000_000
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 import pytest
 
 from revoker import Authorizer, Decision
-from revoker.clock import FrozenClock
-from revoker.errors import BadSignature, ConfigurationError, StoreError
-from revoker.registry import Registry, RuleKind, open_store
-from revoker.registry.store import RuleStore
+from revoker.core.clock import FrozenClock
+from revoker.core.errors import BadSignature, ConfigurationError, StoreError
+from revoker.core.registry import Registry, RuleKind, open_store
+from revoker.core.registry.store import RuleStore
+from revoker.core.tokens import b64url_decode, b64url_encode
 from revoker.testing import TokenFactory
-from revoker.tokens import b64url_decode, b64url_encode
 
 
 @pytest.fixture

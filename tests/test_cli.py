@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from revoker.cli import main
-from revoker.clock import FrozenClock
+from revoker.core.clock import FrozenClock
+from revoker.core.registry import Registry, RuleKind, open_store
+from revoker.core.tokens import parse_unverified
 from revoker.devissuer import DevIssuerServer
-from revoker.registry import Registry, RuleKind, open_store
-from revoker.tokens import parse_unverified
 
 Login = Callable[[], dict[str, str]]
 

@@ -14,12 +14,18 @@ from typing import Any
 
 import pytest
 
-from revoker.clock import FrozenClock
-from revoker.errors import BadSignature, TokenExpired, WrongAudience, WrongIssuer, WrongTokenUse
-from revoker.jwks import JwksCache, JwksSource, cognito_issuer
+from revoker.core.clock import FrozenClock
+from revoker.core.errors import (
+    BadSignature,
+    TokenExpired,
+    WrongAudience,
+    WrongIssuer,
+    WrongTokenUse,
+)
+from revoker.core.jwks import JwksCache, JwksSource, cognito_issuer
+from revoker.core.tokens import b64url_decode, b64url_encode, parse_unverified
+from revoker.core.verify import VerificationPolicy, Verifier
 from revoker.testing import StaticJwksFetcher
-from revoker.tokens import b64url_decode, b64url_encode, parse_unverified
-from revoker.verify import VerificationPolicy, Verifier
 
 FIXTURE = (
     Path(__file__).resolve().parents[1].parent

@@ -23,7 +23,12 @@ from devissuer_support import (
     refresh,
     verifier_for,
 )
-from revoker.clock import FrozenClock
+from revoker.core.clock import FrozenClock
+from revoker.core.errors import ConfigurationError
+from revoker.core.jwks import parse_jwks
+from revoker.core.signing import generate_key, sign_compact
+from revoker.core.tokens import b64url_decode, parse_unverified
+from revoker.core.verify import VerifiedToken
 from revoker.devissuer import (
     CognitoError,
     DevIssuer,
@@ -32,11 +37,6 @@ from revoker.devissuer import (
     load_users,
     parse_user_flag,
 )
-from revoker.errors import ConfigurationError
-from revoker.jwks import parse_jwks
-from revoker.signing import generate_key, sign_compact
-from revoker.tokens import b64url_decode, parse_unverified
-from revoker.verify import VerifiedToken
 
 
 @pytest.fixture

@@ -18,12 +18,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from devissuer_support import ALICE, BOB, NOW, claims_of, login
-from revoker.clock import FrozenClock
+from revoker.core.clock import FrozenClock
+from revoker.core.errors import ConfigurationError
 from revoker.devissuer import (
     DevIssuerServer,
     run_issuer,
 )
-from revoker.errors import ConfigurationError
 
 
 @pytest.fixture

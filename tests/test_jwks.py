@@ -17,15 +17,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from revoker.clock import FrozenClock
-from revoker.devissuer import DevIssuer, DevIssuerServer, DevUser
-from revoker.errors import (
+from revoker.core.clock import FrozenClock
+from revoker.core.errors import (
     ConfigurationError,
     JwksUnavailable,
     UnknownKid,
     UnsupportedAlgorithm,
 )
-from revoker.jwks import (
+from revoker.core.jwks import (
     DEFAULT_COOLDOWN_SECONDS,
     DEFAULT_TTL_SECONDS,
     MAX_DOCUMENT_BYTES,
@@ -35,9 +34,10 @@ from revoker.jwks import (
     cognito_issuer,
     parse_jwks,
 )
-from revoker.signing import generate_key, sign_compact
-from revoker.tokens import parse_unverified
-from revoker.verify import VerificationPolicy, Verifier
+from revoker.core.signing import generate_key, sign_compact
+from revoker.core.tokens import parse_unverified
+from revoker.core.verify import VerificationPolicy, Verifier
+from revoker.devissuer import DevIssuer, DevIssuerServer, DevUser
 
 NOW = 1_700_000_000
 ALICE = DevUser("alice", "alice-password", "alice@example.com")

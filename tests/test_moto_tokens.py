@@ -27,11 +27,11 @@ import pytest
 from moto import mock_aws
 from moto.cognitoidp.responses import CognitoIdpJsonWebKeyResponse
 
-from revoker.clock import FrozenClock
-from revoker.errors import TokenExpired, WrongAudience, WrongIssuer, WrongTokenUse
-from revoker.jwks import JwksCache, JwksSource, cognito_issuer, parse_jwks
-from revoker.tokens import parse_unverified
-from revoker.verify import VerificationPolicy, Verifier, verify_signature
+from revoker.core.clock import FrozenClock
+from revoker.core.errors import TokenExpired, WrongAudience, WrongIssuer, WrongTokenUse
+from revoker.core.jwks import JwksCache, JwksSource, cognito_issuer, parse_jwks
+from revoker.core.tokens import parse_unverified
+from revoker.core.verify import VerificationPolicy, Verifier, verify_signature
 
 REGION = "us-east-1"
 USERNAME = "alice"

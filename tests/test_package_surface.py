@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import revoker
-from revoker import errors
+from revoker.core import errors
 
 
 def test_exported_names_are_sorted_and_exist() -> None:
@@ -37,7 +37,7 @@ def test_token_errors_are_401_and_dependency_errors_are_503() -> None:
 def test_importing_revoker_loads_no_framework_client_or_driver() -> None:
     """The Lambda cold start depends on a light import: no web framework, httpx or driver."""
     code = (
-        "import sys, revoker, revoker.authorizer, revoker.registry;"
+        "import sys, revoker, revoker.core.authorizer, revoker.core.registry;"
         "heavy = {'starlette', 'fastapi', 'uvicorn', 'httpx', 'redis', 'psycopg', 'boto3',"
         " 'botocore', 'prometheus_client', 'click', 'jwt'};"
         "print(sorted(heavy & set(sys.modules)))"

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from revoker.errors import MalformedToken, TokenRejected, TokenTooLarge
-from revoker.tokens import (
+from revoker.core.errors import MalformedToken, TokenRejected, TokenTooLarge
+from revoker.core.tokens import (
     DEFAULT_MAX_TOKEN_BYTES,
     b64url_decode,
     b64url_encode,

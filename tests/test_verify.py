@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from revoker.clock import FrozenClock
-from revoker.errors import (
+from revoker.core.clock import FrozenClock
+from revoker.core.errors import (
     REASONS,
     BadSignature,
     CannotDecide,
@@ -31,12 +31,12 @@ from revoker.errors import (
     WrongIssuer,
     WrongTokenUse,
 )
-from revoker.jwks import JwksCache, JwksSource
-from revoker.testing import StaticJwksFetcher, TokenFactory
-from revoker.verify import (
+from revoker.core.jwks import JwksCache, JwksSource
+from revoker.core.verify import (
     Verifier,
     check_claims,
 )
+from revoker.testing import StaticJwksFetcher, TokenFactory
 from verify_support import (
     NOW,
     OTHER_ISSUER,

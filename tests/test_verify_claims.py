@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from revoker.errors import (
+from revoker.core.errors import (
     IssuedInFuture,
     LifetimeTooLong,
     MalformedToken,
@@ -20,8 +20,8 @@ from revoker.errors import (
     WrongAudience,
     WrongTokenUse,
 )
+from revoker.core.tokens import b64url_encode, parse_unverified
 from revoker.testing import TokenFactory
-from revoker.tokens import b64url_encode, parse_unverified
 from verify_support import NOW, policy_for, rejected, verifier_for, with_token_use
 
 # --- time ----------------------------------------------------------------------------------

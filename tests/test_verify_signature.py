@@ -12,22 +12,22 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from revoker.clock import FrozenClock
-from revoker.errors import (
+from revoker.core.clock import FrozenClock
+from revoker.core.errors import (
     BadSignature,
     ConfigurationError,
     MalformedToken,
     UnknownKid,
     UnsupportedAlgorithm,
 )
-from revoker.jwks import parse_jwks
-from revoker.signing import generate_key, public_jwk
-from revoker.testing import StaticJwksFetcher, TokenFactory
-from revoker.tokens import b64url_encode, parse_unverified
-from revoker.verify import (
+from revoker.core.jwks import parse_jwks
+from revoker.core.signing import generate_key, public_jwk
+from revoker.core.tokens import b64url_encode, parse_unverified
+from revoker.core.verify import (
     SUPPORTED_ALGORITHMS,
     verify_signature,
 )
+from revoker.testing import StaticJwksFetcher, TokenFactory
 from verify_support import (
     NOW,
     jwks_url,

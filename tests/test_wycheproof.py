@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from revoker.errors import MalformedToken, TokenRejected, UnknownKid, UnsupportedAlgorithm
-from revoker.jwks import SigningKey, parse_jwks
-from revoker.tokens import UnverifiedToken, b64url_decode, b64url_encode, parse_unverified
-from revoker.verify import SUPPORTED_ALGORITHMS, verify_signature
+from revoker.core.errors import MalformedToken, TokenRejected, UnknownKid, UnsupportedAlgorithm
+from revoker.core.jwks import SigningKey, parse_jwks
+from revoker.core.tokens import UnverifiedToken, b64url_decode, b64url_encode, parse_unverified
+from revoker.core.verify import SUPPORTED_ALGORITHMS, verify_signature
 
 VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "jws-vectors"
 FILES = {

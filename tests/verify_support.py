@@ -11,17 +11,17 @@ from typing import Any
 
 import pytest
 
-from revoker.clock import FrozenClock
-from revoker.errors import (
+from revoker.core.clock import FrozenClock
+from revoker.core.errors import (
     RevokerError,
 )
-from revoker.jwks import JwksCache, JwksSource
-from revoker.testing import StaticJwksFetcher, TokenFactory
-from revoker.tokens import b64url_decode, b64url_encode
-from revoker.verify import (
+from revoker.core.jwks import JwksCache, JwksSource
+from revoker.core.tokens import b64url_decode, b64url_encode
+from revoker.core.verify import (
     VerificationPolicy,
     Verifier,
 )
+from revoker.testing import StaticJwksFetcher, TokenFactory
 
 NOW = 1_700_000_000
 OTHER_ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_OtherPool"

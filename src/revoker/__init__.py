@@ -2,21 +2,31 @@
 
 The front door: build a ``Verifier`` (or ``Settings`` + ``build_verifier``),
 give it a ``Registry`` in an ``Authorizer``, and ``check(token)`` returns a
-``Decision`` with a stable reason code. Importing this package loads no web
-framework, no HTTP client and no store driver.
+``Decision`` with a stable reason code.
+
+The names below are loaded on first use (PEP 562), so importing ``revoker``,
+or any module under it (``revoker.aws.lambda_authorizer`` for one), runs no
+more than this file: no cryptography, no web framework, no HTTP client and no
+store driver until a name that needs one is touched.
 """
 
-from revoker.authorizer import Authorizer, Decision
-from revoker.errors import (
-    CannotDecide,
-    ConfigurationError,
-    RevokerError,
-    StoreError,
-    TokenRejected,
-)
-from revoker.jwks import JwksCache, JwksSource
-from revoker.settings import Settings, build_verifier
-from revoker.verify import VerificationPolicy, VerifiedToken, Verifier
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from revoker.app.settings import Settings, build_verifier
+    from revoker.core.authorizer import Authorizer, Decision
+    from revoker.core.errors import (
+        CannotDecide,
+        ConfigurationError,
+        RevokerError,
+        StoreError,
+        TokenRejected,
+    )
+    from revoker.core.jwks import JwksCache, JwksSource
+    from revoker.core.verify import VerificationPolicy, VerifiedToken, Verifier
 
 __all__ = [
     "Authorizer",
@@ -34,3 +44,34 @@ __all__ = [
     "Verifier",
     "build_verifier",
 ]
+
+# name -> the module that defines it
+_HOMES = {
+    "Authorizer": "revoker.core.authorizer",
+    "Decision": "revoker.core.authorizer",
+    "CannotDecide": "revoker.core.errors",
+    "ConfigurationError": "revoker.core.errors",
+    "RevokerError": "revoker.core.errors",
+    "StoreError": "revoker.core.errors",
+    "TokenRejected": "revoker.core.errors",
+    "JwksCache": "revoker.core.jwks",
+    "JwksSource": "revoker.core.jwks",
+    "Settings": "revoker.app.settings",
+    "build_verifier": "revoker.app.settings",
+    "VerificationPolicy": "revoker.core.verify",
+    "VerifiedToken": "revoker.core.verify",
+    "Verifier": "revoker.core.verify",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'revoker' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -14,11 +14,11 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from revoker.clock import FrozenClock
-from revoker.errors import JwksUnavailable
-from revoker.jwks import JwksCache, JwksSource
-from revoker.signing import PrivateKey, generate_key, public_jwk, sign_compact
-from revoker.verify import VerificationPolicy, Verifier
+from revoker.core.clock import FrozenClock
+from revoker.core.errors import JwksUnavailable
+from revoker.core.jwks import JwksCache, JwksSource
+from revoker.core.signing import PrivateKey, generate_key, public_jwk, sign_compact
+from revoker.core.verify import VerificationPolicy, Verifier
 
 __all__ = [
     "TEST_AUDIENCE",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from revoker.aws.config import AwsConfig, StageRef
-from revoker.errors import ConfigurationError
+from revoker.core.errors import ConfigurationError
 
 
 def test_defaults_are_the_conservative_choices() -> None:

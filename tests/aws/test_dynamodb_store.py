@@ -14,11 +14,11 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from revoker.clock import FrozenClock
-from revoker.errors import ConfigurationError, StoreError
-from revoker.registry import Registry, RegistryLimits, open_store
-from revoker.registry.rules import Rule, new_rule
-from revoker.registry.stores.dynamodb import (
+from revoker.core.clock import FrozenClock
+from revoker.core.errors import ConfigurationError, StoreError
+from revoker.core.registry import Registry, RegistryLimits, open_store
+from revoker.core.registry.rules import Rule, new_rule
+from revoker.core.registry.stores.dynamodb import (
     DynamoDBStore,
     create_table,
     dynamodb_client,

@@ -14,7 +14,7 @@ from moto import mock_aws
 from revoker.aws.clients import AwsClients
 from revoker.aws.events_handler import handle
 from revoker.aws.runtime import Runtime, build_runtime
-from revoker.jwks import cognito_issuer
+from revoker.core.jwks import cognito_issuer
 from revoker.testing import FrozenClock, StaticJwksFetcher, TokenFactory
 
 from .conftest import T0, RecordingClient

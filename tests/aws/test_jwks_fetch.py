@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from revoker.aws.jwks_fetch import UrllibJwksFetcher
-from revoker.errors import JwksUnavailable
-from revoker.jwks import MAX_DOCUMENT_BYTES, JwksCache, JwksSource
+from revoker.core.errors import JwksUnavailable
+from revoker.core.jwks import MAX_DOCUMENT_BYTES, JwksCache, JwksSource
 from revoker.testing import TokenFactory
 
 FACTORY = TokenFactory()

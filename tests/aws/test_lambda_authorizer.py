@@ -9,7 +9,7 @@ import pytest
 
 from revoker.aws.lambda_authorizer import AuthorizerUnavailable, Unauthorized, authorize
 from revoker.aws.runtime import Runtime
-from revoker.registry.rules import new_rule
+from revoker.core.registry.rules import new_rule
 from revoker.testing import FrozenClock, StaticJwksFetcher, TokenFactory
 
 from .conftest import with_token

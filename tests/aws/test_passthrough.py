@@ -20,8 +20,8 @@ from moto import mock_aws
 from revoker.aws.clients import AwsClients
 from revoker.aws.config import AwsConfig, StageRef
 from revoker.aws.passthrough import PassThrough
-from revoker.registry import RegistryLimits
-from revoker.registry.rules import Rule, new_rule
+from revoker.core.registry import RegistryLimits
+from revoker.core.registry.rules import Rule, new_rule
 from revoker.testing import FrozenClock
 
 from .conftest import RecordingClient

@@ -17,7 +17,7 @@ from moto import mock_aws
 from revoker.aws.clients import AwsClients
 from revoker.aws.revoke_handler import handle
 from revoker.aws.runtime import Runtime
-from revoker.registry import RuleFilter
+from revoker.core.registry import RuleFilter
 from revoker.testing import FrozenClock, StaticJwksFetcher, TokenFactory
 
 from .conftest import load_event

@@ -21,9 +21,9 @@ from hardening_support import (
     verifier_for,
 )
 
-from revoker.clock import FrozenClock
+from revoker.core.clock import FrozenClock
+from revoker.core.signing import generate_key
 from revoker.service.app import RevokerApp, build_app
-from revoker.signing import generate_key
 from revoker.testing import TokenFactory
 
 

@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 from hardening_forgery import hmac_token, raw_token, seg, sign_segments, with_signature
 
-from revoker.signing import public_jwk
+from revoker.core.signing import public_jwk
+from revoker.core.tokens import b64url_encode
 from revoker.testing import TokenFactory
-from revoker.tokens import b64url_encode
 
 EC_ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EcPool22"
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -135,7 +135,7 @@ def _ec_der(kit: Kit) -> str:
 
 def _spoil(kit: Kit, spoil: Callable[[bytes], bytes]) -> str:
     token = kit.rs.access_token()
-    from revoker.tokens import b64url_decode  # noqa: PLC0415 - local to the one helper
+    from revoker.core.tokens import b64url_decode  # noqa: PLC0415 - local to the one helper
 
     return with_signature(token, spoil(b64url_decode(token.rsplit(".", 1)[1])))
 

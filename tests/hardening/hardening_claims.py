@@ -13,7 +13,7 @@ from typing import Any
 from hardening_attacks import Case, Kit
 from hardening_forgery import seg, sign_payload_bytes, sign_segments
 
-from revoker.tokens import b64url_encode
+from revoker.core.tokens import b64url_encode
 
 LEEWAY = 5
 

@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from revoker.signing import PrivateKey
-from revoker.tokens import b64url_encode
+from revoker.core.signing import PrivateKey
+from revoker.core.tokens import b64url_encode
 
 
 def seg(value: Any) -> str:

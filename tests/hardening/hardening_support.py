@@ -23,14 +23,14 @@ from typing import Any
 
 import httpx
 
-from revoker.authorizer import Authorizer
-from revoker.clock import Clock
-from revoker.jwks import JwksCache, JwksSource
-from revoker.registry import Registry, RuleStore
+from revoker.core.authorizer import Authorizer
+from revoker.core.clock import Clock
+from revoker.core.jwks import JwksCache, JwksSource
+from revoker.core.registry import Registry, RuleStore
+from revoker.core.verify import VerificationPolicy, Verifier
 from revoker.service.app import RevokerApp
 from revoker.service.state import ServiceState
 from revoker.testing import StaticJwksFetcher, TokenFactory
-from revoker.verify import VerificationPolicy, Verifier
 
 TESTS = Path(__file__).resolve().parents[1]
 REPO_ROOT = TESTS.parent

@@ -12,7 +12,7 @@ from hardening_attacks import Kit
 from hardening_support import ADMIN, ADMIN_TOKEN, AppSwitch, Serve, bearer
 from starlette.routing import Route
 
-from revoker.registry import RuleKind
+from revoker.core.registry import RuleKind
 from revoker.service.app import RevokerApp
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

@@ -18,10 +18,10 @@ from hardening_support import (
     ask_auth,
 )
 
-from revoker.clock import FrozenClock
-from revoker.errors import REASONS, TokenRejected
+from revoker.core.clock import FrozenClock
+from revoker.core.errors import REASONS, TokenRejected
+from revoker.core.tokens import token_fingerprint
 from revoker.service.app import RevokerApp
-from revoker.tokens import token_fingerprint
 
 DENIALS = ALG_AND_KEY_CASES + ENCODING_CASES + CLAIM_CASES
 

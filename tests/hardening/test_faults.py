@@ -28,12 +28,12 @@ from hardening_support import (
     verifier_for,
 )
 
-from revoker.clock import FrozenClock
-from revoker.registry.stores.memory import MemoryStore
+from revoker.app.settings import Settings
+from revoker.core.clock import FrozenClock
+from revoker.core.registry.stores.memory import MemoryStore
 from revoker.service.app import RevokerApp, build_app
 from revoker.service.config import ServiceSettings
 from revoker.service.state import ServiceState
-from revoker.settings import Settings
 from revoker.testing import TokenFactory
 
 TIMEOUT = 0.5  # the JWKS fetch timeout these services run with

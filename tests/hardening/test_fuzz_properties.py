@@ -17,13 +17,13 @@ from hardening_support import T0, verifier_for
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from revoker.clock import FrozenClock
-from revoker.errors import REASONS, TokenRejected
-from revoker.registry import Registry, Rule, RuleKind
-from revoker.registry.rules import CUTOFF_KINDS, signed_part_sha256
-from revoker.registry.stores.memory import MemoryStore
+from revoker.core.clock import FrozenClock
+from revoker.core.errors import REASONS, TokenRejected
+from revoker.core.registry import Registry, Rule, RuleKind
+from revoker.core.registry.rules import CUTOFF_KINDS, signed_part_sha256
+from revoker.core.registry.stores.memory import MemoryStore
+from revoker.core.verify import VerifiedToken, Verifier
 from revoker.service.app import build_app
-from revoker.verify import VerifiedToken, Verifier
 
 FUZZ = settings(
     max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -10,9 +10,9 @@ from hardening_attacks import P256_ORDER, Kit
 from hardening_forgery import with_signature
 from hardening_support import ADMIN, Serve, ask_auth
 
-from revoker.clock import FrozenClock
+from revoker.core.clock import FrozenClock
+from revoker.core.tokens import b64url_decode
 from revoker.service.app import RevokerApp
-from revoker.tokens import b64url_decode
 
 LEEWAY = 5.0
 

@@ -32,8 +32,8 @@ from hardening_support import (
     verifier_for,
 )
 
-from revoker.clock import FrozenClock
-from revoker.registry import open_store
+from revoker.core.clock import FrozenClock
+from revoker.core.registry import open_store
 from revoker.service.app import RevokerApp, build_app
 
 STALENESS = 30.0

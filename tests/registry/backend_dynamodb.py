@@ -14,7 +14,7 @@ from typing import Any
 
 from moto import mock_aws
 
-from revoker.registry.stores.dynamodb import DynamoDBStore, create_table, dynamodb_client
+from revoker.core.registry.stores.dynamodb import DynamoDBStore, create_table, dynamodb_client
 
 REGION = "us-east-1"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from revoker.registry.stores.postgres import PostgresStore, open_postgres_store
+from revoker.core.registry.stores.postgres import PostgresStore, open_postgres_store
 
 URL = os.environ.get("REVOKER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 _SCHEMAS: set[str] = set()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from revoker.registry.stores.redis import RedisStore, open_redis_store
+from revoker.core.registry.stores.redis import RedisStore, open_redis_store
 
 URL = os.environ.get("REVOKER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 _PREFIXES: set[str] = set()

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from revoker.clock import FrozenClock
-from revoker.registry import Registry, RuleStore
-from revoker.registry.stores.memory import MemoryStore
-from revoker.registry.stores.sqlite import SqliteStore
+from revoker.core.clock import FrozenClock
+from revoker.core.registry import Registry, RuleStore
+from revoker.core.registry.stores.memory import MemoryStore
+from revoker.core.registry.stores.sqlite import SqliteStore
 
 T0 = 1_700_000_000.0
 

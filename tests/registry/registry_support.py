@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from revoker.registry import RegistryLimits, Rule
-from revoker.registry.rules import new_rule
+from revoker.core.registry import RegistryLimits, Rule
+from revoker.core.registry.rules import new_rule
 
 T0 = 1_700_000_000.0
 

@@ -27,9 +27,9 @@ import psycopg
 import pytest
 import redis
 
-from revoker.clock import FrozenClock
-from revoker.errors import RegistryStale
-from revoker.registry import Registry, Rule
+from revoker.core.clock import FrozenClock
+from revoker.core.errors import RegistryStale
+from revoker.core.registry import Registry, Rule
 
 ISS = "https://issuer.example"
 SLOW_POLL = {"poll_interval_seconds": 30.0, "max_staleness_seconds": 120.0}
@@ -241,7 +241,7 @@ def test_an_outage_fails_closed_then_heals_without_a_restart(
 
 CHILD = """
 import sys, time
-from revoker.registry import Registry
+from revoker.core.registry import Registry
 url, jti = sys.argv[1], sys.argv[2]
 with Registry.open(url, poll_interval_seconds=30, max_staleness_seconds=120) as registry:
     registry.start()

@@ -9,13 +9,13 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
-from revoker.clock import FrozenClock, SystemClock
-from revoker.errors import RegistryStale, StoreError
-from revoker.registry import Change, RegistryLimits, Rule
-from revoker.registry.push import Backoff, PushListener
-from revoker.registry.replica import Replica
-from revoker.registry.rules import new_rule
-from revoker.registry.stores.memory import MemoryStore
+from revoker.core.clock import FrozenClock, SystemClock
+from revoker.core.errors import RegistryStale, StoreError
+from revoker.core.registry import Change, RegistryLimits, Rule
+from revoker.core.registry.push import Backoff, PushListener
+from revoker.core.registry.replica import Replica
+from revoker.core.registry.rules import new_rule
+from revoker.core.registry.stores.memory import MemoryStore
 
 T0 = 1_700_000_000.0
 FAST = Backoff(initial_seconds=0.01, max_seconds=0.02)

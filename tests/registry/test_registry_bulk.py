@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 from backend_redis import open_store as open_redis
 
-from revoker.clock import FrozenClock
-from revoker.errors import StoreError
-from revoker.registry import InvalidRule, RegistryLimits, Rule, RuleKind, RuleStore
-from revoker.registry.index import Expiries, RuleIndex, entry_of, rule_of
-from revoker.registry.replica import Replica
-from revoker.registry.rules import new_rule, stored_rule
-from revoker.registry.stores import redis as redis_module
-from revoker.registry.stores.redis import RedisStore
-from revoker.registry.stores.sqlite import SqliteStore
+from revoker.core.clock import FrozenClock
+from revoker.core.errors import StoreError
+from revoker.core.registry import InvalidRule, RegistryLimits, Rule, RuleKind, RuleStore
+from revoker.core.registry.index import Expiries, RuleIndex, entry_of, rule_of
+from revoker.core.registry.replica import Replica
+from revoker.core.registry.rules import new_rule, stored_rule
+from revoker.core.registry.stores import redis as redis_module
+from revoker.core.registry.stores.redis import RedisStore
+from revoker.core.registry.stores.sqlite import SqliteStore
 
 T0 = 1_700_000_000.0
 LIMITS = RegistryLimits()

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from revoker.clock import FrozenClock
-from revoker.registry import Registry, RuleKind, RuleNotFound
+from revoker.core.clock import FrozenClock
+from revoker.core.registry import Registry, RuleKind, RuleNotFound
+from revoker.core.tokens import b64url_encode, parse_unverified
 from revoker.testing import TokenFactory
-from revoker.tokens import b64url_encode, parse_unverified
 
 T0 = 1_700_000_000.0
 ISS_A = "https://issuer-a.example"

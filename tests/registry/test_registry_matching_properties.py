@@ -8,11 +8,11 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from revoker.clock import FrozenClock
-from revoker.registry import RegistryLimits, Rule, RuleKind
-from revoker.registry.replica import Replica
-from revoker.registry.rules import CUTOFF_KINDS, new_rule
-from revoker.registry.stores.memory import MemoryStore
+from revoker.core.clock import FrozenClock
+from revoker.core.registry import RegistryLimits, Rule, RuleKind
+from revoker.core.registry.replica import Replica
+from revoker.core.registry.rules import CUTOFF_KINDS, new_rule
+from revoker.core.registry.stores.memory import MemoryStore
 
 T0 = 1_700_000_000.0
 LIMITS = RegistryLimits()

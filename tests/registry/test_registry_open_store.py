@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from revoker.errors import ConfigurationError, StoreError
-from revoker.registry import Registry, RegistryLimits, open_store
-from revoker.registry.rules import new_rule
-from revoker.registry.stores.memory import MemoryStore
-from revoker.registry.stores.sqlite import SqliteStore
+from revoker.core.errors import ConfigurationError, StoreError
+from revoker.core.registry import Registry, RegistryLimits, open_store
+from revoker.core.registry.rules import new_rule
+from revoker.core.registry.stores.memory import MemoryStore
+from revoker.core.registry.stores.sqlite import SqliteStore
 
 T0 = 1_700_000_000.0
 

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from revoker.clock import FrozenClock, SystemClock
-from revoker.errors import RegistryStale, StoreError
-from revoker.registry import AuditEntry, Change, Registry, RegistryLimits, Rule, RuleFilter
-from revoker.registry.replica import Replica
-from revoker.registry.rules import new_rule
-from revoker.registry.stores.memory import MemoryStore
+from revoker.core.clock import FrozenClock, SystemClock
+from revoker.core.errors import RegistryStale, StoreError
+from revoker.core.registry import AuditEntry, Change, Registry, RegistryLimits, Rule, RuleFilter
+from revoker.core.registry.replica import Replica
+from revoker.core.registry.rules import new_rule
+from revoker.core.registry.stores.memory import MemoryStore
 
 T0 = 1_700_000_000.0
 LIMITS = RegistryLimits()

@@ -11,10 +11,17 @@ from typing import Any
 
 import pytest
 
-import revoker.registry
-from revoker.errors import REASONS, RevokerError
-from revoker.registry import InvalidRule, RegistryLimits, Rule, RuleFilter, RuleKind, RuleNotFound
-from revoker.registry.rules import CUTOFF_KINDS, default_expires_at, new_rule, token_rule_value
+import revoker.core.registry
+from revoker.core.errors import REASONS, RevokerError
+from revoker.core.registry import (
+    InvalidRule,
+    RegistryLimits,
+    Rule,
+    RuleFilter,
+    RuleKind,
+    RuleNotFound,
+)
+from revoker.core.registry.rules import CUTOFF_KINDS, default_expires_at, new_rule, token_rule_value
 
 NOW = 1_700_000_000.0
 LIMITS = RegistryLimits()
@@ -196,7 +203,7 @@ def test_rule_filter_rejects_bad_paging(options: dict[str, int]) -> None:
 
 
 def test_exports_are_sorted_and_complete() -> None:
-    """revoker.registry exports exactly its documented names, sorted."""
+    """revoker.core.registry exports exactly its documented names, sorted."""
     expected = {
         "AuditEntry",
         "Change",
@@ -210,16 +217,16 @@ def test_exports_are_sorted_and_complete() -> None:
         "RuleStore",
         "open_store",
     }
-    assert revoker.registry.__all__ == sorted(expected)
-    assert all(hasattr(revoker.registry, name) for name in expected)
+    assert revoker.core.registry.__all__ == sorted(expected)
+    assert all(hasattr(revoker.core.registry, name) for name in expected)
 
 
 def test_importing_the_registry_loads_no_store_backend() -> None:
     """Backends (and their drivers) load only when a store URL asks for them."""
     code = (
-        "import sys, revoker.registry\n"
+        "import sys, revoker.core.registry\n"
         "names = ('sqlite3', 'redis', 'psycopg', 'boto3',"
-        " 'revoker.registry.stores.sqlite', 'revoker.registry.stores.memory')\n"
+        " 'revoker.core.registry.stores.sqlite', 'revoker.core.registry.stores.memory')\n"
         "loaded = [m for m in names if m in sys.modules]\n"
         "print(','.join(loaded))"
     )

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from revoker.registry import Registry
+from revoker.core.registry import Registry
 
 TOKEN = ({"iss": "https://iss", "sub": "user-1", "iat": int(time.time()) - 5}, {}, "a.b.c")
 
 CHILD = """
 import sys
-from revoker.registry import Registry
+from revoker.core.registry import Registry
 with Registry.open(sys.argv[1]) as registry:
     if sys.argv[2] == "revoke":
         print(registry.revoke("subject", "user-1", actor="child", reason="test").id)
@@ -80,8 +80,8 @@ def test_lift_in_another_process_is_seen_within_a_second(watcher: Registry, url:
 
 WRITER = """
 import sys
-from revoker.registry.stores.sqlite import SqliteStore
-from revoker.registry.rules import RegistryLimits, new_rule
+from revoker.core.registry.stores.sqlite import SqliteStore
+from revoker.core.registry.rules import RegistryLimits, new_rule
 store = SqliteStore(sys.argv[1])
 for i in range(int(sys.argv[3])):
     rule = new_rule("session", f"{sys.argv[2]}-{i}", now=1_700_000_000.0, limits=RegistryLimits())

@@ -9,11 +9,11 @@ from typing import Protocol
 import pytest
 from registry_support import T0, make
 
-from revoker.errors import StoreError
-from revoker.registry import InvalidRule, RuleFilter, RuleKind, RuleStore
-from revoker.registry.rules import token_rule_value
+from revoker.core.errors import StoreError
+from revoker.core.registry import InvalidRule, RuleFilter, RuleKind, RuleStore
+from revoker.core.registry.rules import token_rule_value
+from revoker.core.tokens import parse_unverified
 from revoker.testing import TokenFactory
-from revoker.tokens import parse_unverified
 
 ISS = "https://issuer.example"
 

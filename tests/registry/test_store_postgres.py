@@ -14,10 +14,10 @@ import pytest
 from backend_postgres import URL, drop, new_schema, require_postgres, sep
 from registry_support import T0, make
 
-from revoker.errors import ConfigurationError, StoreError
-from revoker.registry import InvalidRule, open_store
-from revoker.registry.migrations import migrate
-from revoker.registry.stores.postgres import PostgresStore, open_postgres_store
+from revoker.core.errors import ConfigurationError, StoreError
+from revoker.core.registry import InvalidRule, open_store
+from revoker.core.registry.migrations import migrate
+from revoker.core.registry.stores.postgres import PostgresStore, open_postgres_store
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ import redis
 from backend_redis import URL, drop, new_prefix, require_redis
 from registry_support import T0, make
 
-from revoker.errors import ConfigurationError, StoreError
-from revoker.registry import InvalidRule, RuleFilter, open_store
-from revoker.registry.stores import _redis_lua
-from revoker.registry.stores import redis as redis_store
-from revoker.registry.stores.redis import RedisStore, open_redis_store
+from revoker.core.errors import ConfigurationError, StoreError
+from revoker.core.registry import InvalidRule, RuleFilter, open_store
+from revoker.core.registry.stores import _redis_lua
+from revoker.core.registry.stores import redis as redis_store
+from revoker.core.registry.stores.redis import RedisStore, open_redis_store
 
 
 @pytest.fixture

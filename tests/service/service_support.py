@@ -21,18 +21,18 @@ from typing import Any
 import httpx
 import uvicorn
 
-from revoker.authorizer import Authorizer
-from revoker.errors import StoreError
-from revoker.jwks import JwksCache, JwksSource
-from revoker.registry import AuditEntry, Change, Registry, Rule, RuleFilter
-from revoker.registry.stores.memory import MemoryStore
+from revoker.app.settings import Settings
+from revoker.core.authorizer import Authorizer
+from revoker.core.errors import StoreError
+from revoker.core.jwks import JwksCache, JwksSource
+from revoker.core.registry import AuditEntry, Change, Registry, Rule, RuleFilter
+from revoker.core.registry.stores.memory import MemoryStore
+from revoker.core.verify import Verifier
 from revoker.service.app import RevokerApp
 from revoker.service.config import ServiceSettings
 from revoker.service.runner import bind_socket
 from revoker.service.state import ServiceState
-from revoker.settings import Settings
 from revoker.testing import StaticJwksFetcher, TokenFactory
-from revoker.verify import Verifier
 
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"
 CLIENT_ID = "resource-server"

@@ -8,15 +8,15 @@ import sys
 
 from click.testing import CliRunner
 
-from revoker.service.command import serve
+from revoker.cli.serve import serve
 
 HEAVY = ("starlette", "uvicorn", "prometheus_client", "anyio")
 
 
 def test_importing_the_command_and_the_cli_loads_no_web_framework() -> None:
-    """`revoker --help` and `import revoker.service.command` load neither Starlette nor uvicorn."""
+    """`revoker --help` and `import revoker.cli.serve` load neither Starlette nor uvicorn."""
     code = (
-        "import sys, revoker.service.command, revoker.cli;"
+        "import sys, revoker.cli.serve, revoker.cli;"
         f"print(sorted(set({HEAVY!r}) & {{m.split('.')[0] for m in sys.modules}}))"
     )
     result = subprocess.run(
@@ -26,9 +26,9 @@ def test_importing_the_command_and_the_cli_loads_no_web_framework() -> None:
 
 
 def test_the_module_runs_on_its_own() -> None:
-    """`python -m revoker.service.command --help` works (its __main__ guard)."""
+    """`python -m revoker.cli.serve --help` works (its __main__ guard)."""
     result = subprocess.run(
-        [sys.executable, "-m", "revoker.service.command", "--help"],
+        [sys.executable, "-m", "revoker.cli.serve", "--help"],
         capture_output=True, text=True, check=False, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from revoker.errors import ConfigurationError
-from revoker.service.command import settings_from_options
+from revoker.app.settings import Settings
+from revoker.cli.serve import settings_from_options
+from revoker.core.errors import ConfigurationError
 from revoker.service.config import ServiceSettings, parse_client, redacted_url
-from revoker.settings import Settings
 
 CORE = Settings(issuers=("https://issuer.example",), audience=("app",))
 

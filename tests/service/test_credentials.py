@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from service_support import basic
 
-from revoker.clock import FrozenClock
+from revoker.core.clock import FrozenClock
 from revoker.service.credentials import CallerKind, Credentials, FailureLimiter
 
 ADMIN = "the-admin-token-0123456789"

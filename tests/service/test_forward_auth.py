@@ -15,13 +15,13 @@ from service_support import (
     unreachable_keys_verifier,
 )
 
-from revoker.authorizer import Authorizer, Decision
-from revoker.registry import RuleKind
+from revoker.core.authorizer import Authorizer, Decision
+from revoker.core.registry import RuleKind
+from revoker.core.tokens import b64url_encode
 from revoker.service.app import build_app
 from revoker.service.forward_auth import IDENTITY_HEADERS
 from revoker.service.state import ServiceState
 from revoker.testing import FrozenClock, TokenFactory
-from revoker.tokens import b64url_encode
 
 
 def test_an_access_token_is_allowed_with_identity_headers(

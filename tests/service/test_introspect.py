@@ -18,7 +18,7 @@ from service_support import (
     make_state,
 )
 
-from revoker.registry import RuleKind
+from revoker.core.registry import RuleKind
 from revoker.service.app import build_app
 from revoker.service.state import ServiceState
 from revoker.testing import FrozenClock, TokenFactory

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from service_support import Serve, make_state
 
+from revoker.core.tokens import token_fingerprint
 from revoker.service.app import build_app
 from revoker.service.logs import JsonFormatter, TextFormatter, configure_logging, fields
 from revoker.testing import TokenFactory
-from revoker.tokens import token_fingerprint
 
 
 def _record(message: str, **values: object) -> logging.LogRecord:

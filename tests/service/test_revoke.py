@@ -19,11 +19,11 @@ from service_support import (
     unreachable_keys_verifier,
 )
 
-from revoker.registry import RuleKind
+from revoker.core.registry import RuleKind
+from revoker.core.tokens import b64url_encode
 from revoker.service.app import build_app
 from revoker.service.state import ServiceState
 from revoker.testing import FrozenClock, TokenFactory
-from revoker.tokens import b64url_encode
 
 
 def revoke(

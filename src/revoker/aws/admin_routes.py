@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from revoker.aws.proxy import HttpError, ProxyRequest, json_response
-from revoker.registry.rules import RuleKind
-from revoker.registry.store import RuleFilter
+from revoker.core.registry.rules import RuleKind
+from revoker.core.registry.store import RuleFilter
 
 if TYPE_CHECKING:
     from revoker.aws.runtime import Runtime

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from revoker.errors import ConfigurationError
+from revoker.core.errors import ConfigurationError
 
 __all__ = ["AuthorizerRequest", "EventKind", "UnrecognisedEvent", "parse_authorizer_event"]
 

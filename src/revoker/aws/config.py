@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from revoker.errors import ConfigurationError
+from revoker.core.errors import ConfigurationError
 
 __all__ = ["AwsConfig", "PolicyResource", "StageRef"]
 

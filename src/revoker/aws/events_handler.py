@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 from revoker.aws.cloudtrail import SignOutEvent, Unattributable, read_sign_out_event
 from revoker.aws.cognito_users import CognitoUsers
 from revoker.aws.runtime import current_runtime
-from revoker.errors import ConfigurationError
-from revoker.jwks import cognito_issuer
-from revoker.registry.rules import InvalidRule, Rule, RuleKind, new_rule
+from revoker.core.errors import ConfigurationError
+from revoker.core.jwks import cognito_issuer
+from revoker.core.registry.rules import InvalidRule, Rule, RuleKind, new_rule
 
 if TYPE_CHECKING:
     from revoker.aws.runtime import Runtime

@@ -14,8 +14,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from revoker.errors import JwksUnavailable
-from revoker.jwks import MAX_DOCUMENT_BYTES, json_document
+from revoker.core.errors import JwksUnavailable
+from revoker.core.jwks import MAX_DOCUMENT_BYTES, json_document
 
 __all__ = ["UrllibJwksFetcher"]
 

@@ -35,7 +35,7 @@ from revoker.aws.policy import (
     simple_response,
 )
 from revoker.aws.runtime import current_runtime
-from revoker.errors import RevokerError
+from revoker.core.errors import RevokerError
 
 if TYPE_CHECKING:
     from revoker.aws.runtime import Runtime
@@ -103,6 +103,6 @@ def _deny(request: AuthorizerRequest, *, simple: bool) -> dict[str, Any]:
 
 
 def _fingerprint(token: str) -> str:
-    from revoker.tokens import token_fingerprint  # noqa: PLC0415 - loaded by the check already
+    from revoker.core.tokens import token_fingerprint  # noqa: PLC0415 - loaded by the check already
 
     return token_fingerprint(token)

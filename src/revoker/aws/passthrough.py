@@ -29,9 +29,9 @@ from collections.abc import Callable
 from revoker.aws.clients import AwsClients, aws_error_code, aws_errors
 from revoker.aws.cognito_users import CognitoUsers
 from revoker.aws.config import AwsConfig, StageRef
-from revoker.clock import Clock
-from revoker.registry.rules import Rule, RuleKind
-from revoker.tokens import token_fingerprint
+from revoker.core.clock import Clock
+from revoker.core.registry.rules import Rule, RuleKind
+from revoker.core.tokens import token_fingerprint
 
 __all__ = ["PassThrough"]
 

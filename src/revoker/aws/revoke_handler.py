@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from revoker.aws.admin_routes import admin_route
 from revoker.aws.proxy import HttpError, ProxyRequest, json_response, parse_proxy_event
 from revoker.aws.runtime import current_runtime
-from revoker.errors import RevokerError, TokenRejected
-from revoker.tokens import token_fingerprint
+from revoker.core.errors import RevokerError, TokenRejected
+from revoker.core.tokens import token_fingerprint
 
 if TYPE_CHECKING:
     from revoker.aws.runtime import Runtime

@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING
 
 from revoker.aws.clients import AwsClients, aws_error_code, aws_errors
 from revoker.aws.config import AwsConfig
-from revoker.errors import ConfigurationError, JwksUnavailable, StoreError
+from revoker.core.errors import ConfigurationError, JwksUnavailable, StoreError
 
 if TYPE_CHECKING:
-    from revoker.authorizer import Authorizer
+    from revoker.app.settings import Settings
     from revoker.aws.passthrough import PassThrough
-    from revoker.clock import Clock
-    from revoker.jwks import JwksFetcher
-    from revoker.registry import Registry
-    from revoker.settings import Settings
+    from revoker.core.authorizer import Authorizer
+    from revoker.core.clock import Clock
+    from revoker.core.jwks import JwksFetcher
+    from revoker.core.registry import Registry
 
 __all__ = ["Runtime", "build_runtime", "current_runtime", "install_runtime", "reset_runtime"]
 
@@ -117,11 +117,11 @@ def build_runtime(
 ) -> Runtime:
     """Build a runtime from the environment (``os.environ`` unless given)."""
     # The core is imported here, not at module import, so a handler's import stays light.
-    from revoker.authorizer import Authorizer  # noqa: PLC0415
+    from revoker.app.settings import Settings, build_verifier  # noqa: PLC0415
     from revoker.aws.jwks_fetch import UrllibJwksFetcher  # noqa: PLC0415
-    from revoker.clock import SystemClock  # noqa: PLC0415
-    from revoker.registry import Registry, RegistryLimits, open_store  # noqa: PLC0415
-    from revoker.settings import Settings, build_verifier  # noqa: PLC0415
+    from revoker.core.authorizer import Authorizer  # noqa: PLC0415
+    from revoker.core.clock import SystemClock  # noqa: PLC0415
+    from revoker.core.registry import Registry, RegistryLimits, open_store  # noqa: PLC0415
 
     env = os.environ if environ is None else environ
     if not env.get("REVOKER_STORE"):

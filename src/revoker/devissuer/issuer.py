@@ -21,9 +21,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from revoker.clock import Clock, SystemClock
-from revoker.errors import ConfigurationError, RevokerError
-from revoker.tokens import parse_unverified
+from revoker.core.clock import Clock, SystemClock
+from revoker.core.errors import ConfigurationError, RevokerError
+from revoker.core.tokens import parse_unverified
 
 from .keys import ALGORITHM, KeyRing
 from .users import DevUser

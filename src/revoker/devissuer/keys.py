@@ -18,8 +18,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from revoker.signing import generate_key, public_jwk, sign_compact
-from revoker.tokens import UnverifiedToken
+from revoker.core.signing import generate_key, public_jwk, sign_compact
+from revoker.core.tokens import UnverifiedToken
 
 __all__ = ["ALGORITHM", "KeyRing", "cognito_kid"]
 

@@ -27,8 +27,8 @@ from types import FrameType
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from revoker.clock import Clock
-from revoker.errors import ConfigurationError
+from revoker.core.clock import Clock
+from revoker.core.errors import ConfigurationError
 
 from .issuer import DEFAULT_CLIENT_ID, CognitoError, DevIssuer
 from .users import DEFAULT_USERS, DevUser

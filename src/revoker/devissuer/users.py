@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from revoker.errors import ConfigurationError
+from revoker.core.errors import ConfigurationError
 
 __all__ = ["DEFAULT_USERS", "DevUser", "load_users", "parse_user_flag"]
 

@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from revoker.errors import RevokerError
-from revoker.registry import InvalidRule, RuleFilter, RuleKind
+from revoker.core.errors import RevokerError
+from revoker.core.registry import InvalidRule, RuleFilter, RuleKind
 from revoker.service.bodies import (
     NO_STORE,
     BodyError,

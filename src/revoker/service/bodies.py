@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from revoker.errors import CannotDecide, RegistryStale, RevokerError, StoreError, TokenRejected
-from revoker.registry import InvalidRule, RuleNotFound
+from revoker.core.errors import CannotDecide, RegistryStale, RevokerError, StoreError, TokenRejected
+from revoker.core.registry import InvalidRule, RuleNotFound
 
 __all__ = [
     "NO_STORE",

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from revoker.errors import ConfigurationError
-from revoker.settings import Settings
+from revoker.app.settings import Settings
+from revoker.core.errors import ConfigurationError
 
 __all__ = [
     "LOG_FORMATS",

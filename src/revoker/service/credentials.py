@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import unquote_plus
 
-from revoker.clock import Clock
+from revoker.core.clock import Clock
 
 __all__ = ["Caller", "CallerKind", "Credentials", "FailureLimiter", "parse_authorization"]
 

@@ -27,11 +27,11 @@ from urllib.parse import quote
 
 from anyio import to_thread
 
-from revoker.authorizer import Authorizer
-from revoker.errors import REASONS
+from revoker.core.authorizer import Authorizer
+from revoker.core.errors import REASONS
+from revoker.core.tokens import token_fingerprint
 from revoker.service.logs import fields
 from revoker.service.metrics import MISSING_TOKEN, ServiceMetrics
-from revoker.tokens import token_fingerprint
 
 __all__ = ["IDENTITY_HEADERS", "INTERNAL_ERROR", "ForwardAuth", "identity_values"]
 

@@ -27,12 +27,12 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from revoker.errors import REASONS
+from revoker.core.errors import REASONS
 
 if TYPE_CHECKING:
-    from revoker.jwks import JwksCache
-    from revoker.registry import Registry
-    from revoker.verify import Verifier
+    from revoker.core.jwks import JwksCache
+    from revoker.core.registry import Registry
+    from revoker.core.verify import Verifier
 
 __all__ = ["CONTENT_TYPE", "ENDPOINTS", "MISSING_TOKEN", "DecisionLatency", "ServiceMetrics"]
 

@@ -40,7 +40,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from revoker.errors import RevokerError, TokenRejected
+from revoker.core.errors import RevokerError, TokenRejected
+from revoker.core.tokens import b64url_decode, token_fingerprint
 from revoker.service.bodies import (
     NO_STORE,
     BodyError,
@@ -53,7 +54,6 @@ from revoker.service.forward_auth import identity_values
 from revoker.service.gate import credential_failure, identify, introspect_gate, state_of
 from revoker.service.logs import fields
 from revoker.service.state import ServiceState
-from revoker.tokens import b64url_decode, token_fingerprint
 
 __all__ = ["introspection_document", "is_refresh_token_shape", "routes"]
 

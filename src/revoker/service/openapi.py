@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from revoker.registry import RuleKind
+from revoker.core.registry import RuleKind
 from revoker.service.config import ServiceSettings
 from revoker.service.forward_auth import IDENTITY_HEADERS
 from revoker.service.openapi_schemas import HEADERS, SCHEMAS, SECURITY_SCHEMES, STRING, ref

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from revoker.errors import REASONS
-from revoker.registry import RuleKind
+from revoker.core.errors import REASONS
+from revoker.core.registry import RuleKind
 from revoker.service.forward_auth import IDENTITY_HEADERS, INTERNAL_ERROR
 from revoker.service.metrics import MISSING_TOKEN
 

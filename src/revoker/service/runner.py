@@ -26,10 +26,10 @@ from typing import Any, TextIO
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from revoker.cli.serve import settings_from_options
+from revoker.core.errors import ConfigurationError
 from revoker.devissuer import DevIssuerServer
-from revoker.errors import ConfigurationError
 from revoker.service.app import build_app
-from revoker.service.command import settings_from_options
 from revoker.service.config import SETTINGS_ENV, ServiceSettings, redacted_url
 from revoker.service.logs import configure_logging
 from revoker.service.state import ServiceState

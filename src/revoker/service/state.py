@@ -11,16 +11,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from revoker.authorizer import Authorizer
-from revoker.clock import Clock, SystemClock
-from revoker.errors import JwksUnavailable
-from revoker.jwks import JwksFetcher
-from revoker.registry import Registry, RegistryLimits, open_store
+from revoker.app.settings import build_verifier
+from revoker.core.authorizer import Authorizer
+from revoker.core.clock import Clock, SystemClock
+from revoker.core.errors import JwksUnavailable
+from revoker.core.jwks import JwksFetcher
+from revoker.core.registry import Registry, RegistryLimits, open_store
 from revoker.service.config import ServiceSettings
 from revoker.service.credentials import Credentials, FailureLimiter
 from revoker.service.logs import fields
 from revoker.service.metrics import ServiceMetrics
-from revoker.settings import build_verifier
 
 __all__ = ["ServiceState"]
 

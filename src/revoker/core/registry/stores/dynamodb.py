@@ -47,9 +47,9 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-from revoker.errors import ConfigurationError, StoreError
-from revoker.registry.rules import InvalidRule, Rule, RuleKind
-from revoker.registry.store import (
+from revoker.core.errors import ConfigurationError, StoreError
+from revoker.core.registry.rules import InvalidRule, Rule, RuleKind
+from revoker.core.registry.store import (
     DEFAULT_CHANGE_RETENTION_SECONDS,
     AuditEntry,
     Change,

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from revoker.errors import MalformedToken, TokenTooLarge
+from revoker.core.errors import MalformedToken, TokenTooLarge
 
 __all__ = [
     "DEFAULT_MAX_TOKEN_BYTES",

@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 import jwt
 
-from revoker.authorizer import Authorizer
+from revoker.app.settings import Settings, build_verifier
+from revoker.core.authorizer import Authorizer
+from revoker.core.registry import Registry, RuleKind, open_store
 from revoker.devissuer import DevIssuerServer, DevUser
-from revoker.registry import Registry, RuleKind, open_store
-from revoker.settings import Settings, build_verifier
 
 __all__ = ["run_demo"]
 

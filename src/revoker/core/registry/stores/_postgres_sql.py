@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from revoker.errors import StoreError
+from revoker.core.errors import StoreError
 
 __all__ = ["COLUMNS", "LATEST", "LIST_FILTERS", "MIGRATIONS", "apply", "queries"]
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import click
 
-from revoker.authorizer import DEFAULT_CACHE_SIZE
-from revoker.cli_options import core_settings, split_values, verification_options
-from revoker.errors import RevokerError
+from revoker.app.settings import DEFAULT_STORE_URL
+from revoker.cli.options import core_settings, split_values, verification_options
+from revoker.core.authorizer import DEFAULT_CACHE_SIZE
+from revoker.core.errors import RevokerError
 from revoker.service.config import LOG_FORMATS, ServiceSettings, parse_client
-from revoker.settings import DEFAULT_STORE_URL
 
 __all__ = ["serve", "settings_from_options"]
 

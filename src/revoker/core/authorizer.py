@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from revoker.clock import Clock
-from revoker.errors import ConfigurationError, RevokerError
+from revoker.core.clock import Clock
+from revoker.core.errors import ConfigurationError, RevokerError
 
 if TYPE_CHECKING:
-    from revoker.registry import Registry, Rule
-    from revoker.verify import VerifiedToken, Verifier
+    from revoker.core.registry import Registry, Rule
+    from revoker.core.verify import VerifiedToken, Verifier
 
 __all__ = ["Authorizer", "Decision"]
 
@@ -120,7 +120,7 @@ class Authorizer:
         A token that does not verify revokes nothing: the ``TokenRejected`` error
         is raised so the caller can say why.
         """
-        from revoker.registry.rules import RuleKind, token_rule_value  # noqa: PLC0415 - optional
+        from revoker.core.registry.rules import RuleKind, token_rule_value  # noqa: PLC0415 - optional
 
         registry = self._require_registry()
         verified = self.verifier.verify(token)

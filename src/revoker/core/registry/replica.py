@@ -34,9 +34,9 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from revoker.clock import Clock
-from revoker.errors import RegistryStale, StoreError
-from revoker.registry.index import (
+from revoker.core.clock import Clock
+from revoker.core.errors import RegistryStale, StoreError
+from revoker.core.registry.index import (
     Index,
     RuleIndex,
     entry_of,
@@ -47,9 +47,9 @@ from revoker.registry.index import (
     rule_of,
     scoped,
 )
-from revoker.registry.push import PushSource, Subscription
-from revoker.registry.rules import Rule, RuleKind, StoredRow, signed_part_sha256
-from revoker.registry.store import Change, RuleStore
+from revoker.core.registry.push import PushSource, Subscription
+from revoker.core.registry.rules import Rule, RuleKind, StoredRow, signed_part_sha256
+from revoker.core.registry.store import Change, RuleStore
 
 __all__ = ["Replica"]
 

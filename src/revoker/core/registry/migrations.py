@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import cast
 
-from revoker.registry.store import open_store
+from revoker.core.registry.store import open_store
 
 __all__ = ["migrate"]
 

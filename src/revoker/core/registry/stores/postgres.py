@@ -50,24 +50,24 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
-from revoker.errors import ConfigurationError, StoreError
-from revoker.registry.push import PushListener
-from revoker.registry.rules import (
+from revoker.core.errors import ConfigurationError, StoreError
+from revoker.core.registry.push import PushListener
+from revoker.core.registry.rules import (
     InvalidRule,
     Rule,
     StoredRow,
     rule_from_row,
     stored_rule,
 )
-from revoker.registry.store import (
+from revoker.core.registry.store import (
     DEFAULT_CHANGE_RETENTION_SECONDS,
     AuditEntry,
     Change,
     RuleFilter,
 )
-from revoker.registry.stores import _postgres_sql
-from revoker.registry.stores._options import option_int, redact, split_options
-from revoker.registry.stores._postgres_sql import COLUMNS, LIST_FILTERS
+from revoker.core.registry.stores import _postgres_sql
+from revoker.core.registry.stores._options import option_int, redact, split_options
+from revoker.core.registry.stores._postgres_sql import COLUMNS, LIST_FILTERS
 
 __all__ = ["PostgresStore", "open_postgres_store"]
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
-from revoker.clock import Clock, SystemClock
-from revoker.errors import ConfigurationError, JwksUnavailable, UnknownKid
+from revoker.core.clock import Clock, SystemClock
+from revoker.core.errors import ConfigurationError, JwksUnavailable, UnknownKid
 
 if TYPE_CHECKING:
     import httpx

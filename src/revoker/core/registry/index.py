@@ -25,7 +25,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from revoker.registry.rules import Rule, RuleKind, StoredRow, stored_rule
+from revoker.core.registry.rules import Rule, RuleKind, StoredRow, stored_rule
 
 __all__ = [
     "ORDER",

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from revoker.clock import Clock, SystemClock
-from revoker.errors import StoreError
-from revoker.registry.replica import Replica
-from revoker.registry.rules import RegistryLimits, Rule, RuleKind, RuleNotFound, new_rule
-from revoker.registry.store import AuditEntry, RuleFilter, RuleStore, open_store
+from revoker.core.clock import Clock, SystemClock
+from revoker.core.errors import StoreError
+from revoker.core.registry.replica import Replica
+from revoker.core.registry.rules import RegistryLimits, Rule, RuleKind, RuleNotFound, new_rule
+from revoker.core.registry.store import AuditEntry, RuleFilter, RuleStore, open_store
 
 __all__ = ["Registry"]
 

@@ -21,15 +21,15 @@ from itertools import starmap
 from pathlib import Path
 from typing import Any, Literal
 
-from revoker.errors import ConfigurationError, StoreError
-from revoker.registry.rules import (
+from revoker.core.errors import ConfigurationError, StoreError
+from revoker.core.registry.rules import (
     InvalidRule,
     Rule,
     StoredRow,
     rule_from_row,
     stored_rule,
 )
-from revoker.registry.store import (
+from revoker.core.registry.store import (
     DEFAULT_CHANGE_RETENTION_SECONDS,
     AuditEntry,
     Change,

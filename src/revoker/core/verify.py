@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from revoker.clock import Clock, SystemClock
-from revoker.errors import (
+from revoker.core.clock import Clock, SystemClock
+from revoker.core.errors import (
     BadSignature,
     ConfigurationError,
     IssuedInFuture,
@@ -37,8 +37,13 @@ from revoker.errors import (
     WrongIssuer,
     WrongTokenUse,
 )
-from revoker.jwks import JwksCache, SigningKey
-from revoker.tokens import DEFAULT_MAX_TOKEN_BYTES, UnverifiedToken, parse_unverified, peek_header
+from revoker.core.jwks import JwksCache, SigningKey
+from revoker.core.tokens import (
+    DEFAULT_MAX_TOKEN_BYTES,
+    UnverifiedToken,
+    parse_unverified,
+    peek_header,
+)
 
 __all__ = [
     "SUPPORTED_ALGORITHMS",

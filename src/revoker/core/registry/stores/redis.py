@@ -61,18 +61,18 @@ import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
-from revoker.errors import ConfigurationError, StoreError
-from revoker.registry.push import PushListener
-from revoker.registry.rules import InvalidRule, Rule, StoredRow, stored_rule
-from revoker.registry.store import (
+from revoker.core.errors import ConfigurationError, StoreError
+from revoker.core.registry.push import PushListener
+from revoker.core.registry.rules import InvalidRule, Rule, StoredRow, stored_rule
+from revoker.core.registry.store import (
     DEFAULT_CHANGE_RETENTION_SECONDS,
     AuditEntry,
     Change,
     RuleFilter,
 )
-from revoker.registry.stores import _redis_bulk, _redis_lua
-from revoker.registry.stores._options import option_int, redact, split_options, valid_name
-from revoker.registry.stores._redis_push import PubSubChannel, connect
+from revoker.core.registry.stores import _redis_bulk, _redis_lua
+from revoker.core.registry.stores._options import option_int, redact, split_options, valid_name
+from revoker.core.registry.stores._redis_push import PubSubChannel, connect
 
 __all__ = ["RedisStore", "open_redis_store"]
 

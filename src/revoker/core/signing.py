@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from revoker.tokens import b64url_encode
+from revoker.core.tokens import b64url_encode
 
 __all__ = ["PrivateKey", "generate_key", "public_jwk", "sign_compact"]
 

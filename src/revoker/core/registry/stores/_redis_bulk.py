@@ -20,8 +20,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any
 
-from revoker.errors import StoreError
-from revoker.registry.rules import Rule, StoredRow
+from revoker.core.errors import StoreError
+from revoker.core.registry.rules import Rule, StoredRow
 
 __all__ = ["ADD_MANY", "active_rows", "batch_args", "decode_rows", "dump_rule"]
 

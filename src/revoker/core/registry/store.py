@@ -36,8 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, cast
 
-from revoker.errors import ConfigurationError
-from revoker.registry.rules import InvalidRule, Rule, RuleKind
+from revoker.core.errors import ConfigurationError
+from revoker.core.registry.rules import InvalidRule, Rule, RuleKind
 
 __all__ = [
     "DEFAULT_CHANGE_RETENTION_SECONDS",
@@ -55,13 +55,13 @@ _MAX_PAGE = 10_000
 
 # scheme -> "module:function(url) -> RuleStore". Adding a backend is one line here.
 _BACKENDS: dict[str, str] = {
-    "memory": "revoker.registry.stores.memory:open_memory_store",
-    "sqlite": "revoker.registry.stores.sqlite:open_sqlite_store",
-    "redis": "revoker.registry.stores.redis:open_redis_store",
-    "rediss": "revoker.registry.stores.redis:open_redis_store",
-    "postgresql": "revoker.registry.stores.postgres:open_postgres_store",
-    "postgres": "revoker.registry.stores.postgres:open_postgres_store",
-    "dynamodb": "revoker.registry.stores.dynamodb:open_dynamodb_store",
+    "memory": "revoker.core.registry.stores.memory:open_memory_store",
+    "sqlite": "revoker.core.registry.stores.sqlite:open_sqlite_store",
+    "redis": "revoker.core.registry.stores.redis:open_redis_store",
+    "rediss": "revoker.core.registry.stores.redis:open_redis_store",
+    "postgresql": "revoker.core.registry.stores.postgres:open_postgres_store",
+    "postgres": "revoker.core.registry.stores.postgres:open_postgres_store",
+    "dynamodb": "revoker.core.registry.stores.dynamodb:open_dynamodb_store",
 }
 _EXTRAS = {"redis": "redis", "rediss": "redis", "postgresql": "postgres", "postgres": "postgres",
            "dynamodb": "aws"}  # fmt: skip

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from revoker.errors import RevokerError, StoreError
+from revoker.core.errors import RevokerError, StoreError
 
 __all__ = [
     "CUTOFF_KINDS",

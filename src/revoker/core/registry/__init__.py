@@ -5,9 +5,9 @@
 replica. No store driver is imported until its URL is opened.
 """
 
-from revoker.registry.registry import Registry
-from revoker.registry.rules import InvalidRule, RegistryLimits, Rule, RuleKind, RuleNotFound
-from revoker.registry.store import AuditEntry, Change, RuleFilter, RuleStore, open_store
+from revoker.core.registry.registry import Registry
+from revoker.core.registry.rules import InvalidRule, RegistryLimits, Rule, RuleKind, RuleNotFound
+from revoker.core.registry.store import AuditEntry, Change, RuleFilter, RuleStore, open_store
 
 __all__ = [
     "AuditEntry",

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from revoker.cli_options import core_settings, store_option, verification_options
-from revoker.errors import RevokerError
+from revoker.cli.options import core_settings, store_option, verification_options
+from revoker.core.errors import RevokerError
 
 if TYPE_CHECKING:
-    from revoker.registry import Registry, Rule
+    from revoker.core.registry import Registry, Rule
 
 
 EXIT_DENIED = 1
@@ -89,7 +89,7 @@ def _quiet_driver_logs() -> None:
 
 
 def open_registry(store_url: str) -> Registry:
-    from revoker.registry import Registry, open_store  # noqa: PLC0415 - keep --help fast
+    from revoker.core.registry import Registry, open_store  # noqa: PLC0415 - keep --help fast
 
     _quiet_driver_logs()
     registry = Registry(open_store(store_url))
@@ -172,8 +172,8 @@ def _read_token(token: str) -> str:
 def check(token: str, store_url: str, no_revocation: bool, as_json: bool, **options: Any) -> None:
     """Verify TOKEN ('-' reads stdin), match the store's rules, and report the decision:
     exit 0 allowed, 1 denied."""
-    from revoker.authorizer import Authorizer  # noqa: PLC0415
-    from revoker.settings import build_verifier  # noqa: PLC0415
+    from revoker.app.settings import build_verifier  # noqa: PLC0415
+    from revoker.core.authorizer import Authorizer  # noqa: PLC0415
 
     settings = core_settings(options, store_url=store_url)
     registry = None if no_revocation else open_registry(store_url)
@@ -229,7 +229,7 @@ def revoke(
     as_json: bool,
 ) -> None:
     """Revoke every token that matches KIND VALUE, and print the rule."""
-    from revoker.registry import RuleKind  # noqa: PLC0415
+    from revoker.core.registry import RuleKind  # noqa: PLC0415
 
     registry = open_registry(store_url)
     with registry:
@@ -283,7 +283,7 @@ def rules(
     as_json: bool,
 ) -> None:
     """List the active rules (filters combine)."""
-    from revoker.registry import RuleFilter, RuleKind  # noqa: PLC0415
+    from revoker.core.registry import RuleFilter, RuleKind  # noqa: PLC0415
 
     registry = open_registry(store_url)
     with registry:
@@ -338,7 +338,7 @@ def prune(store_url: str) -> None:
 @store_option
 def migrate(store_url: str) -> None:
     """Create or upgrade the store's schema (PostgreSQL); other stores set themselves up."""
-    from revoker.registry.migrations import migrate as run_migrations  # noqa: PLC0415
+    from revoker.core.registry.migrations import migrate as run_migrations  # noqa: PLC0415
 
     _quiet_driver_logs()
     click.echo(run_migrations(store_url))
@@ -387,7 +387,7 @@ def issuer(
     id_lifetime: int,
 ) -> None:
     """Run a local Cognito-shaped issuer (discovery, JWKS, InitiateAuth, RevokeToken)."""
-    from revoker import devissuer  # noqa: PLC0415
+    from revoker import devissuer  # noqa: PLC0415 - only this command runs it
 
     people = [devissuer.parse_user_flag(text) for text in users]
     if users_file:
@@ -417,23 +417,19 @@ def issuer(
 )
 def demo(store_url: str | None) -> None:  # fmt: skip
     """The seed's scenario end to end: logout that really logs out. Exit 0 if every step held."""
-    from revoker.demo import run_demo  # noqa: PLC0415
+    from revoker.cli.demo import run_demo  # noqa: PLC0415
 
     sys.exit(0 if run_demo(store_url=store_url) else EXIT_DENIED)
 
 
-def _attach_optional_commands() -> None:
-    # The service's command module imports only click; its framework loads when it runs.
-    try:
-        from revoker.service.command import serve  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
-    except ModuleNotFoundError as exc:  # a build without the service package
-        if exc.name not in ("revoker.service", "revoker.service.command"):
-            raise
-        return
+def _attach_serve() -> None:
+    # The command module imports only click; the service's framework loads when it runs.
+    from revoker.cli.serve import serve  # noqa: PLC0415 - after main exists
+
     main.add_command(serve)
 
 
-_attach_optional_commands()
+_attach_serve()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 import click
 
-from revoker.errors import ConfigurationError
-from revoker.settings import DEFAULT_STORE_URL, Settings
+from revoker.app.settings import DEFAULT_STORE_URL, Settings
+from revoker.core.errors import ConfigurationError
 
 __all__ = ["core_settings", "split_values", "store_option", "verification_options"]
 

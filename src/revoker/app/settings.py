@@ -12,11 +12,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from revoker.authorizer import DEFAULT_CACHE_SIZE
-from revoker.clock import Clock
-from revoker.errors import ConfigurationError
-from revoker.jwks import HttpJwksFetcher, JwksCache, JwksFetcher, JwksSource, cognito_issuer
-from revoker.verify import (
+from revoker.core.authorizer import DEFAULT_CACHE_SIZE
+from revoker.core.clock import Clock
+from revoker.core.errors import ConfigurationError
+from revoker.core.jwks import HttpJwksFetcher, JwksCache, JwksFetcher, JwksSource, cognito_issuer
+from revoker.core.verify import (
     COGNITO_MAX_LIFETIME_SECONDS,
     DEFAULT_LEEWAY_SECONDS,
     VerificationPolicy,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from revoker.errors import ConfigurationError
+from revoker.core.errors import ConfigurationError
 
 __all__ = ["option_int", "redact", "split_options", "valid_name"]
 

@@ -10,9 +10,9 @@ import threading
 from collections.abc import Iterable
 from typing import Literal
 
-from revoker.errors import ConfigurationError, StoreError
-from revoker.registry.rules import InvalidRule, Rule
-from revoker.registry.store import (
+from revoker.core.errors import ConfigurationError, StoreError
+from revoker.core.registry.rules import InvalidRule, Rule
+from revoker.core.registry.store import (
     DEFAULT_CHANGE_RETENTION_SECONDS,
     AuditEntry,
     Change,
