@@ -18,7 +18,7 @@ def test_exported_names_are_sorted_and_exist() -> None:
 
 def test_every_error_class_has_a_known_reason_code() -> None:
     """Each concrete error's reason is a design.md reason code or an operational code."""
-    operational = {"store_error", "configuration", "error"}
+    operational = {"store_error", "configuration", "error", "invalid_rule", "rule_not_found"}
     for name in errors.__all__:
         obj = getattr(errors, name)
         if isinstance(obj, type) and issubclass(obj, errors.RevokerError):

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from revoker.core.claims import check_claims
 from revoker.core.clock import FrozenClock
 from revoker.core.errors import (
     REASONS,
@@ -32,10 +33,7 @@ from revoker.core.errors import (
     WrongTokenUse,
 )
 from revoker.core.jwks import JwksCache, JwksSource
-from revoker.core.verify import (
-    Verifier,
-    check_claims,
-)
+from revoker.core.verify import Verifier
 from revoker.testing import StaticJwksFetcher, TokenFactory
 from verify_support import (
     NOW,

@@ -21,12 +21,9 @@ from revoker.core.errors import (
     UnsupportedAlgorithm,
 )
 from revoker.core.jwks import parse_jwks
+from revoker.core.signature import SUPPORTED_ALGORITHMS, verify_signature
 from revoker.core.signing import generate_key, public_jwk
 from revoker.core.tokens import b64url_encode, parse_unverified
-from revoker.core.verify import (
-    SUPPORTED_ALGORITHMS,
-    verify_signature,
-)
 from revoker.testing import StaticJwksFetcher, TokenFactory
 from verify_support import (
     NOW,

@@ -34,6 +34,10 @@ class Decision:
     claims: Mapping[str, Any] | None = field(default=None, repr=False)
     rule: Rule | None = None
     token: VerifiedToken | None = field(default=None, repr=False)
+    #: What the reason code means for this token, in words: the claim that failed,
+    #: the value expected and received where that is safe to show, or the rule that
+    #: matched. Empty when allowed. Never the token itself.
+    detail: str = ""
 
     @property
     def verified(self) -> bool:
@@ -65,15 +69,17 @@ class Authorizer:
         try:
             verified = self._verified(token)
         except RevokerError as exc:
-            return Decision(False, exc.reason)
+            return Decision(False, exc.reason, detail=exc.detail)
         registry = self.registry
         if registry is not None:
             try:
                 rule = registry.match(verified.claims, verified.header, token)
             except RevokerError as exc:  # registry_stale: we cannot say it is not revoked
-                return Decision(False, exc.reason, verified.claims, None, verified)
+                return Decision(False, exc.reason, verified.claims, None, verified, exc.detail)
             if rule is not None:
-                return Decision(False, rule.reason_code, verified.claims, rule, verified)
+                return Decision(
+                    False, rule.reason_code, verified.claims, rule, verified, rule.describe()
+                )
         return Decision(True, "allowed", verified.claims, None, verified)
 
     def may_block(self, token: str) -> bool:

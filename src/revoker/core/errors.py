@@ -22,12 +22,13 @@ The tree::
     │   └── RegistryStale             registry_stale
     ├── StoreError                    503: the rule store failed an operation
     ├── ConfigurationError            exit 2: revoker was set up wrongly
-    ├── registry.InvalidRule          400, exit 2: a rule asked for with bad input
-    └── registry.RuleNotFound         404: no active rule has that id
+    ├── InvalidRule                   400, exit 2: a rule (or a rule query) asked for with bad input
+    └── RuleNotFound                  404: no active rule has that id
 
-The service, the Lambda adapter and the CLI map any of them with one rule: read
-``reason``, ``http_status`` and ``exit_code`` off the instance. Messages name a
-claim and the value expected, never the token itself.
+Every transport maps any of them with one rule (``revoker.app.answers``): read
+``reason``, ``http_status`` and ``exit_code`` off the class, and ``detail`` (the
+message) off the instance. Messages name a claim, the value expected and, where
+it is safe to show, the value received; never the token itself.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "BadSignature",
     "CannotDecide",
     "ConfigurationError",
+    "InvalidRule",
     "IssuedInFuture",
     "JwksUnavailable",
     "LifetimeTooLong",
@@ -46,6 +48,7 @@ __all__ = [
     "MissingClaim",
     "RegistryStale",
     "RevokerError",
+    "RuleNotFound",
     "StoreError",
     "TokenExpired",
     "TokenNotYetValid",
@@ -92,6 +95,11 @@ class RevokerError(Exception):
     reason: ClassVar[str] = "error"
     http_status: ClassVar[int] = 500
     exit_code: ClassVar[int] = 1
+
+    @property
+    def detail(self) -> str:
+        """The human detail that goes with the reason code: one line, never a token."""
+        return " ".join(str(self).split())
 
 
 class TokenRejected(RevokerError):
@@ -179,3 +187,18 @@ class ConfigurationError(RevokerError):
     reason = "configuration"
     http_status = 500
     exit_code = 2
+
+
+class InvalidRule(RevokerError, ValueError):
+    """A rule (or a rule query) was asked for with bad input; the message is one line."""
+
+    reason = "invalid_rule"
+    http_status = 400
+    exit_code = 2
+
+
+class RuleNotFound(RevokerError, LookupError):
+    """No active rule has the id asked for."""
+
+    reason = "rule_not_found"
+    http_status = 404

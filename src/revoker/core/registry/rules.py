@@ -12,6 +12,7 @@ its SHA-256, and a value shaped like a compact JWS is refused.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
 import re
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from revoker.core.errors import RevokerError, StoreError
+from revoker.core.errors import InvalidRule, RuleNotFound, StoreError
 
 __all__ = [
     "CUTOFF_KINDS",
@@ -47,21 +48,6 @@ _MAX_ACTOR_LENGTH = 256
 
 # A whole compact JWS: its header always starts with '{"' (base64url "eyJ").
 _LOOKS_LIKE_JWS = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-
-
-class InvalidRule(RevokerError, ValueError):
-    """A rule (or a rule query) was asked for with bad input; the message is one line."""
-
-    reason = "invalid_rule"
-    http_status = 400
-    exit_code = 2
-
-
-class RuleNotFound(RevokerError, LookupError):
-    """No active rule has the id asked for."""
-
-    reason = "rule_not_found"
-    http_status = 404
 
 
 class RuleKind(StrEnum):
@@ -173,6 +159,16 @@ class Rule:
         """The decision's reason code when this rule matches, e.g. ``revoked_subject``."""
         return f"revoked_{self.kind}"
 
+    def describe(self) -> str:
+        """What this rule denies, in words: "every token of subject X issued at or before
+        2026-12-01T10:42:07Z (rule 871b…)"."""
+        what = _DESCRIPTIONS[self.kind].format(value=_shown(self.value))
+        if self.cutoff is not None:
+            what += f" issued at or before {_utc(self.cutoff)}"
+        if self.issuer is not None and self.kind is not RuleKind.ISSUER:
+            what += f" from {_shown(self.issuer)}"
+        return f"{what} (rule {self.id})"
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict; ``Rule.from_dict`` turns it back into an equal rule."""
         return {
@@ -209,6 +205,28 @@ class Rule:
             if isinstance(exc, InvalidRule):
                 raise
             raise InvalidRule(f"a stored rule is malformed: {exc}") from exc
+
+
+_DESCRIPTIONS = {
+    RuleKind.TOKEN: "the token {value}",
+    RuleKind.FAMILY: "every token of the sign-in {value} (origin_jti)",
+    RuleKind.SESSION: "every token of the session {value} (sid)",
+    RuleKind.SUBJECT: "every token of subject {value}",
+    RuleKind.CLIENT: "every token of client {value}",
+    RuleKind.KEY: "every token signed with key {value}",
+    RuleKind.ISSUER: "every token of issuer {value}",
+}
+
+
+def _shown(text: str, limit: int = 96) -> str:
+    """A value as it may appear in a message: control characters escaped, long ones cut."""
+    shown = text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def _utc(ts: float) -> str:
+    moment = dt.datetime.fromtimestamp(ts, dt.UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 #: A rule as the stores keep it: its fields in ``Rule`` order, the kind as its string.
