@@ -170,7 +170,7 @@ def test_flags_win_over_the_environment_which_wins_over_the_file(
     token = login()["IdToken"]
     config = tmp_path / "revoker.toml"
     config.write_text(
-        f'issuers = ["{dev_issuer.issuer}"]\naudiences = ["from-file"]\n', encoding="utf-8"
+        f'issuers = ["{dev_issuer.issuer}"]\naudience = ["from-file"]\n', encoding="utf-8"
     )
     client_id = dev_issuer.issuer_obj.client_id
     from_file = run("--config", str(config), "check", token)
@@ -227,7 +227,7 @@ def test_an_expiry_in_the_past_is_refused(store: str) -> None:
     [
         (["revoke", "planet", "x"], "planet"),
         (["revoke", "token", "jti-1", "--cutoff", "now"], "cutoff"),
-        (["revoke", "subject", "u", "--cutoff", "yesterday-ish"], "not a time"),
+        (["revoke", "subject", "u", "--cutoff", "yesterday-ish"], "ISO 8601"),
         (["revoke", "subject", ""], ""),
     ],
     ids=["unknown-kind", "cutoff-on-token", "bad-time", "empty-value"],

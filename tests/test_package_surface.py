@@ -18,7 +18,9 @@ def test_exported_names_are_sorted_and_exist() -> None:
 
 def test_every_error_class_has_a_known_reason_code() -> None:
     """Each concrete error's reason is a design.md reason code or an operational code."""
-    operational = {"store_error", "configuration", "error", "invalid_rule", "rule_not_found"}
+    operational = {"store_error", "configuration", "error", "invalid_rule", "rule_not_found",
+                   "invalid_request", "unauthorized", "forbidden", "not_found",
+                   "method_not_allowed", "request_too_large", "too_many_requests"}  # fmt: skip
     for name in errors.__all__:
         obj = getattr(errors, name)
         if isinstance(obj, type) and issubclass(obj, errors.RevokerError):

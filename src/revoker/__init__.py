@@ -1,8 +1,10 @@
 """revoker: JWT verification with real revocation.
 
-The front door: build a ``Verifier`` (or ``Settings`` + ``build_verifier``),
-give it a ``Registry`` in an ``Authorizer``, and ``check(token)`` returns a
-``Decision`` with a stable reason code.
+The front door: ``Revoker.from_settings(load_settings())`` composes a verifier,
+a registry and an authorizer from the one settings declaration (flags, the
+environment, ``revoker.toml``); ``revoker.operations.check(token)`` returns a
+``Decision`` with a stable reason code. The parts (``Verifier``, ``Authorizer``)
+can also be built by hand.
 
 The names below are loaded on first use (PEP 562), so importing ``revoker``,
 or any module under it (``revoker.aws.lambda_authorizer`` for one), runs no
@@ -16,7 +18,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from revoker.app.settings import Settings, build_verifier
+    from revoker.app.compose import Revoker, build_verifier
+    from revoker.app.settings import Settings
+    from revoker.app.sources import load_settings
     from revoker.core.authorizer import Authorizer, Decision
     from revoker.core.errors import (
         CannotDecide,
@@ -35,6 +39,7 @@ __all__ = [
     "Decision",
     "JwksCache",
     "JwksSource",
+    "Revoker",
     "RevokerError",
     "Settings",
     "StoreError",
@@ -43,6 +48,7 @@ __all__ = [
     "VerifiedToken",
     "Verifier",
     "build_verifier",
+    "load_settings",
 ]
 
 # name -> the module that defines it
@@ -56,8 +62,10 @@ _HOMES = {
     "TokenRejected": "revoker.core.errors",
     "JwksCache": "revoker.core.jwks",
     "JwksSource": "revoker.core.jwks",
+    "Revoker": "revoker.app.compose",
     "Settings": "revoker.app.settings",
-    "build_verifier": "revoker.app.settings",
+    "build_verifier": "revoker.app.compose",
+    "load_settings": "revoker.app.sources",
     "VerificationPolicy": "revoker.core.verify",
     "VerifiedToken": "revoker.core.verify",
     "Verifier": "revoker.core.verify",

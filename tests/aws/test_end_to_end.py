@@ -36,7 +36,7 @@ def deployed(
         "REVOKER_JWKS_URL": dev_issuer.jwks_url,
         "REVOKER_AUDIENCE": dev_issuer.issuer_obj.client_id,
         "REVOKER_STORE": f"sqlite:///{tmp_path}/rules.db",
-        "REVOKER_ADMIN_TOKEN": "admin-secret",
+        "REVOKER_ADMIN_TOKEN": "admin-secret-0123456789",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

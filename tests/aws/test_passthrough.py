@@ -17,8 +17,9 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from revoker.app.operations import RuleEvent
+from revoker.app.settings import Settings
 from revoker.aws.clients import AwsClients
-from revoker.aws.config import AwsConfig, StageRef
 from revoker.aws.passthrough import PassThrough
 from revoker.core.registry import RegistryLimits
 from revoker.core.registry.rules import Rule, new_rule
@@ -41,6 +42,14 @@ def stubbed(service: str) -> tuple[Any, Stubber]:
 
 def rule(kind: str, value: str, *, now: float = T0) -> Rule:
     return new_rule(kind, value, now=now, limits=LIMITS, actor="test")
+
+
+def aws(**settings: object) -> Settings:
+    """Settings with the AWS options given (and the rest as their defaults)."""
+    return Settings(audience=None, **settings)  # type: ignore[arg-type]
+
+
+ADMIN = RuleEvent("admin")
 
 
 class SleepRecorder:
@@ -100,12 +109,11 @@ def test_a_subject_revoke_signs_the_user_out_of_cognito(
     refresh = result["AuthenticationResult"]["RefreshToken"]
     assert refresh_works(client, pool, app, refresh)
     passthrough = PassThrough(
-        AwsConfig(passthrough_cognito=True),
-        user_pool_id=pool,
+        aws(passthrough_cognito=True, cognito_user_pool_id=pool, region=REGION),
         clients=AwsClients(ready={"cognito-idp": client}),
         clock=FrozenClock(T0),
     )
-    done = passthrough.after_revoke(rule("subject", sub))
+    done = passthrough(rule("subject", sub), ADMIN)
     assert done == ["cognito:AdminUserGlobalSignOut"]
     assert not refresh_works(client, pool, app, refresh)
 
@@ -114,12 +122,11 @@ def test_an_unknown_sub_is_not_signed_out(cognito_pool: tuple[Any, str, str, str
     """No user has the sub: nothing is called and nothing is reported done."""
     client, pool, _, _ = cognito_pool
     passthrough = PassThrough(
-        AwsConfig(passthrough_cognito=True),
-        user_pool_id=pool,
+        aws(passthrough_cognito=True, cognito_user_pool_id=pool, region=REGION),
         clients=AwsClients(ready={"cognito-idp": client}),
         clock=FrozenClock(T0),
     )
-    assert passthrough.after_revoke(rule("subject", "no-such-sub")) == []
+    assert passthrough(rule("subject", "no-such-sub"), ADMIN) == []
 
 
 def test_a_family_revoke_with_a_refresh_token_calls_revoke_token() -> None:
@@ -135,15 +142,13 @@ def test_a_family_revoke_with_a_refresh_token_calls_revoke_token() -> None:
         },
     )
     passthrough = PassThrough(
-        AwsConfig(passthrough_cognito=True, cognito_client_secret="client-secret-0123456789abcdef"),
-        user_pool_id=None,
+        aws(passthrough_cognito=True, cognito_client_secret="client-secret-0123456789abcdef"),
         clients=AwsClients(ready={"cognito-idp": client}),
         clock=FrozenClock(T0),
     )
     with stub:
-        done = passthrough.after_revoke(
-            rule("family", "o-1"), refresh_token="refresh-1", client_id="client-1"
-        )
+        event = RuleEvent("self", refresh_token="refresh-1", client_id="client-1")
+        done = passthrough(rule("family", "o-1"), event)
         stub.assert_no_pending_responses()
     assert done == ["cognito:RevokeToken"]
 
@@ -152,13 +157,13 @@ def test_cognito_pass_through_is_off_unless_configured() -> None:
     """Without REVOKER_PASSTHROUGH_COGNITO no Cognito call is made at all."""
     client = RecordingClient()
     passthrough = PassThrough(
-        AwsConfig(),
-        user_pool_id="us-east-1_x",
+        aws(cognito_user_pool_id="us-east-1_x", region=REGION),
         clients=AwsClients(ready={"cognito-idp": client}),
         clock=FrozenClock(T0),
     )
-    assert passthrough.after_revoke(rule("family", "o"), refresh_token="r", client_id="c") == []
-    assert passthrough.after_revoke(rule("subject", "s")) == []
+    event = RuleEvent("self", refresh_token="r", client_id="c")
+    assert passthrough(rule("family", "o"), event) == []
+    assert passthrough(rule("subject", "s"), ADMIN) == []
     assert client.calls == []
 
 
@@ -167,8 +172,7 @@ def test_a_failed_cognito_call_is_logged_not_raised(caplog: pytest.LogCaptureFix
     client, stub = stubbed("cognito-idp")
     stub.add_client_error("revoke_token", "UnsupportedTokenTypeException")
     passthrough = PassThrough(
-        AwsConfig(passthrough_cognito=True),
-        user_pool_id=None,
+        aws(passthrough_cognito=True),
         clients=AwsClients(ready={"cognito-idp": client}),
         clock=FrozenClock(T0),
     )
@@ -181,15 +185,14 @@ def test_a_failed_cognito_call_is_logged_not_raised(caplog: pytest.LogCaptureFix
 def flush_setup(clock: FrozenClock) -> tuple[PassThrough, Stubber, Stubber, SleepRecorder]:
     rest, rest_stub = stubbed("apigateway")
     http, http_stub = stubbed("apigatewayv2")
-    config = AwsConfig(
-        flush_rest_stages=(StageRef("restapi1", "prod"),),
-        flush_http_stages=(StageRef("httpapi1", "$default"), StageRef("httpapi1", "beta")),
+    config = aws(
+        flush_rest_stages=(("restapi1", "prod"),),
+        flush_http_stages=(("httpapi1", "$default"), ("httpapi1", "beta")),
         sync_max_age_seconds=1.0,
     )
     sleep = SleepRecorder(clock)
     passthrough = PassThrough(
         config,
-        user_pool_id=None,
         clients=AwsClients(ready={"apigateway": rest, "apigatewayv2": http}),
         clock=clock,
         sleep=sleep,
@@ -213,7 +216,7 @@ def test_any_revoke_flushes_every_configured_stage_once_replicas_have_synced() -
     passthrough, rest_stub, http_stub, sleep = flush_setup(clock)
     expect_flushes(rest_stub, http_stub)
     with rest_stub, http_stub:
-        done = passthrough.after_revoke(rule("token", "jti-1", now=T0))
+        done = passthrough(rule("token", "jti-1", now=T0), RuleEvent("self"))
         rest_stub.assert_no_pending_responses()
         http_stub.assert_no_pending_responses()
     assert done == ["rest:restapi1/prod", "http:httpapi1/$default", "http:httpapi1/beta"]

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from revoker.aws.config import PolicyResource
 from revoker.aws.policy import Unauthorized, authorizer_context, policy_resource
 
 ARN = "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/pets/42"
@@ -31,7 +30,7 @@ ARN = "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/pets/42"
         pytest.param("arn:aws:other", "api-wildcard", "arn:aws:other", id="not-execute-api"),
     ],
 )
-def test_policy_resource(arn: str, mode: PolicyResource, expected: str) -> None:
+def test_policy_resource(arn: str, mode: str, expected: str) -> None:
     """The wildcard keeps the API and stage and allows every method and path below them."""
     assert policy_resource(arn, mode) == expected
 

@@ -133,14 +133,12 @@ def state_for(
     **registry_options: Any,
 ) -> ServiceState:
     """A service state around ``verifier`` with a registry on ``store`` (a memory store);
-    ``settings`` overrides ``ServiceSettings`` fields."""
+    ``settings`` overrides ``Settings`` fields."""
     options: dict[str, Any] = {"max_staleness_seconds": 30.0}
     options.update(registry_options)
     registry = Registry(store or SwitchableStore(), clock=clock, **options)
     authorizer = Authorizer(verifier, registry)
-    return ServiceState.assemble(
-        service_settings(factory, **(settings or {})), authorizer, clock=clock
-    )
+    return ServiceState.assemble(service_settings(factory, **(settings or {})), authorizer)
 
 
 # -- a JWKS endpoint whose faults the test switches --------------------------------------

@@ -32,7 +32,6 @@ from revoker.app.settings import Settings
 from revoker.core.clock import FrozenClock
 from revoker.core.registry.stores.memory import MemoryStore
 from revoker.service.app import RevokerApp, build_app
-from revoker.service.config import ServiceSettings
 from revoker.service.state import ServiceState
 from revoker.testing import TokenFactory
 
@@ -55,15 +54,15 @@ def jwks(kit: Kit) -> Iterator[JwksServer]:
 
 def jwks_app(kit: Kit, clock: FrozenClock, server: JwksServer) -> RevokerApp:
     """``ServiceState.build`` as ``revoker serve`` does it, fetching keys over real HTTP."""
-    core = Settings(
+    settings = Settings(
         issuers=(kit.rs.issuer,),
         jwks_url=server.url + "/jwks.json",
         audience=(kit.rs.client_id,),
         store_url="memory://",
         jwks_timeout_seconds=TIMEOUT,
         jwks_cooldown_seconds=COOLDOWN,
+        admin_token=ADMIN_TOKEN,
     )
-    settings = ServiceSettings(core=core, admin_token=ADMIN_TOKEN)
     return build_app(ServiceState.build(settings, clock=clock))
 
 

@@ -24,7 +24,7 @@ def self_revoke(client: httpx.Client, token: str) -> None:
 def admin_rule(client: httpx.Client, **body: object) -> dict[str, object]:
     response = client.post("/admin/rules", json=body, headers=ADMIN)
     assert response.status_code == 201, response.text
-    rule: dict[str, object] = response.json()
+    rule: dict[str, object] = response.json()["rule"]
     return rule
 
 

@@ -60,6 +60,13 @@ class FlakyStore:
     def prune(self, now: float) -> int:
         return self.inner.prune(now)
 
+    def claim_setting(self, name: str, value: float) -> float:
+        self._check()
+        return self.inner.claim_setting(name, value)
+
+    def record_setting(self, name: str, value: float) -> None:
+        self.inner.record_setting(name, value)
+
     def close(self) -> None:
         self.inner.close()
 

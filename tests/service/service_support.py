@@ -29,7 +29,6 @@ from revoker.core.registry import AuditEntry, Change, Registry, Rule, RuleFilter
 from revoker.core.registry.stores.memory import MemoryStore
 from revoker.core.verify import Verifier
 from revoker.service.app import RevokerApp
-from revoker.service.config import ServiceSettings
 from revoker.service.runner import bind_socket
 from revoker.service.state import ServiceState
 from revoker.testing import StaticJwksFetcher, TokenFactory
@@ -112,18 +111,27 @@ class SwitchableStore:
         self._check()
         return self.inner.prune(now)
 
+    def claim_setting(self, name: str, value: float) -> float:
+        self._check()
+        return self.inner.claim_setting(name, value)
+
+    def record_setting(self, name: str, value: float) -> None:
+        self._check()
+        self.inner.record_setting(name, value)
+
     def close(self) -> None:
         self.inner.close()
 
 
-def service_settings(factory: TokenFactory, **overrides: Any) -> ServiceSettings:
-    core = Settings(issuers=(factory.issuer,), audience=(factory.client_id,))
+def service_settings(factory: TokenFactory, **overrides: Any) -> Settings:
     options: dict[str, Any] = {
+        "issuers": (factory.issuer,),
+        "audience": (factory.client_id,),
         "admin_token": ADMIN_TOKEN,
         "introspect_clients": ((CLIENT_ID, CLIENT_SECRET),),
     }
     options.update(overrides)
-    return ServiceSettings(core=core, **options)
+    return Settings(**options)
 
 
 def unreachable_keys_verifier(factory: TokenFactory) -> Verifier:
@@ -142,7 +150,7 @@ def make_state(
     verifier: Verifier | None = None,
     **overrides: Any,
 ) -> ServiceState:
-    """A state on the factory's clock and key; ``overrides`` go to ``ServiceSettings``."""
+    """A state on the factory's clock and key; ``overrides`` go to ``Settings``."""
     registry = Registry(store or SwitchableStore(), clock=factory.clock, max_staleness_seconds=30)
     authorizer = authorizer_class(verifier or factory.verifier(), registry)
     return ServiceState.assemble(service_settings(factory, **overrides), authorizer)

@@ -11,7 +11,7 @@ from service_support import ADMIN, ADMIN_TOKEN, CLIENT, T0, Serve, SwitchableSto
 from service_support import make_state as make
 
 from revoker.service.app import build_app
-from revoker.testing import FrozenClock, TokenFactory
+from revoker.testing import TEST_ISSUER, FrozenClock, TokenFactory
 
 ROUTES = [
     ("POST", "/admin/rules", {"kind": "token", "value": "jti-1"}),
@@ -103,7 +103,7 @@ def test_failed_admin_tokens_are_limited_per_address(
     [
         ({"kind": "token", "value": "jti-1"}, {"cutoff": None}),
         ({"kind": "family", "value": "origin-1", "reason": "logout"}, {"reason": "logout"}),
-        ({"kind": "session", "value": "sid-1", "issuer": "https://iss"}, {"issuer": "https://iss"}),
+        ({"kind": "session", "value": "sid-1", "issuer": TEST_ISSUER}, {"issuer": TEST_ISSUER}),
         ({"kind": "subject", "value": "user-1"}, {"cutoff": T0}),
         ({"kind": "client", "value": "app-1", "cutoff": T0 - 60}, {"cutoff": T0 - 60}),
         ({"kind": "key", "value": "kid-1"}, {"expires_at": None}),
@@ -121,7 +121,7 @@ def test_rules_of_every_kind_are_created_durably_and_audited(
     """201 with the rule; it is in the store, and the audit log names the admin."""
     response = create(client, **body)
     assert response.status_code == 201, response.text
-    rule = response.json()
+    rule = response.json()["rule"]
     assert rule["kind"] == body["kind"]
     assert rule["value"] == body["value"]
     assert rule["actor"] == "admin"
@@ -210,7 +210,7 @@ def test_listing_filters_and_pages(client: httpx.Client) -> None:
     """Filters combine; limit and offset page through the rules, oldest first."""
     for index in range(5):
         assert create(client, kind="token", value=f"jti-{index}").status_code == 201
-    assert create(client, kind="session", value="sid-1", issuer="https://a").status_code == 201
+    assert create(client, kind="session", value="sid-1", issuer=TEST_ISSUER).status_code == 201
     everything = call(client, "GET", "/admin/rules").json()
     assert [r["value"] for r in everything["rules"]][:2] == ["jti-0", "jti-1"]
     assert len(everything["rules"]) == 6
@@ -219,7 +219,7 @@ def test_listing_filters_and_pages(client: httpx.Client) -> None:
     assert (page["limit"], page["offset"]) == (2, 2)
     by_value = call(client, "GET", "/admin/rules?value=jti-4").json()["rules"]
     assert [r["value"] for r in by_value] == ["jti-4"]
-    by_issuer = call(client, "GET", "/admin/rules?issuer=https://a").json()["rules"]
+    by_issuer = call(client, "GET", f"/admin/rules?issuer={TEST_ISSUER}").json()["rules"]
     assert [r["kind"] for r in by_issuer] == ["session"]
 
 
@@ -251,11 +251,11 @@ def test_lifting_a_rule_allows_its_tokens_again_and_is_audited(
     """DELETE lifts the rule (200, the rule); a second DELETE is 404 rule_not_found."""
     token = factory.access_token(sub="user-5")
     factory.clock.advance(1)
-    rule = create(client, kind="subject", value="user-5").json()
+    rule = create(client, kind="subject", value="user-5").json()["rule"]
     assert client.get("/auth", headers=bearer(token)).status_code == 401
     lifted = call(client, "DELETE", f"/admin/rules/{rule['id']}?reason=mistake")
     assert lifted.status_code == 200
-    assert lifted.json()["id"] == rule["id"]
+    assert lifted.json()["rule"]["id"] == rule["id"]
     assert client.get("/auth", headers=bearer(token)).status_code == 200
     again = call(client, "DELETE", f"/admin/rules/{rule['id']}")
     assert again.status_code == 404
@@ -273,7 +273,7 @@ def test_the_audit_log_pages_by_sequence(client: httpx.Client) -> None:
         create(client, kind="token", value=f"jti-{index}")
     entries = call(client, "GET", "/admin/audit").json()["entries"]
     first = entries[0]["seq"]
-    after = call(client, "GET", f"/admin/audit?since={first}&limit=1").json()["entries"]
+    after = call(client, "GET", f"/admin/audit?since_seq={first}&limit=1").json()["entries"]
     assert [e["value"] for e in after] == ["jti-1"]
     assert call(client, "GET", "/admin/audit?limit=0").status_code == 400
 
@@ -292,15 +292,16 @@ def test_check_returns_the_decision_rule_and_claims(
     assert allowed["reason"] == "allowed"
     assert allowed["rule"] is None
     assert allowed["claims"]["jti"] == claims["jti"]
-    rule = create(client, kind="family", value=claims["origin_jti"]).json()
+    rule = create(client, kind="family", value=claims["origin_jti"]).json()["rule"]
     denied = call(client, "POST", "/admin/check", {"token": token}).json()
     assert (denied["allowed"], denied["reason"]) == (False, "revoked_family")
     assert denied["rule"]["id"] == rule["id"]
 
 
 def test_check_gives_the_reason_code_of_a_bad_token(client: httpx.Client) -> None:
-    """A bad token is a 200 decision with its reason code and no claims, never a 5xx."""
+    """A bad token is a 200 decision with its reason code, its detail and no claims, never a 5xx."""
     document = call(client, "POST", "/admin/check", {"token": "garbage"}).json()
+    assert document.pop("detail")
     assert document == {"allowed": False, "reason": "malformed", "rule": None, "claims": None}
 
 

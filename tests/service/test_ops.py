@@ -7,7 +7,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from service_support import ADMIN, Serve, SwitchableStore, bearer, make_state
 
-from revoker.service import admin, oauth, ops
+from revoker.service import api_routes, ops
 from revoker.service.app import build_app
 from revoker.service.openapi import openapi_document
 from revoker.testing import FrozenClock, TokenFactory
@@ -98,7 +98,7 @@ def test_openapi_describes_every_route_and_method(client: httpx.Client) -> None:
     document = client.get("/openapi.json").json()
     assert document["openapi"].startswith("3.0")
     paths = document["paths"]
-    for route in [*ops.routes, *oauth.routes, *admin.routes]:
+    for route in [*ops.routes, *api_routes.routes]:
         methods = {m.lower() for m in route.methods or ()} - {"head"}
         assert set(paths[route.path]) == methods, route.path
     assert set(paths["/auth"]) >= {"get", "post", "put", "delete", "patch", "head", "options"}

@@ -147,7 +147,7 @@ def test_an_environment_misconfiguration_is_one_line_too(tmp_path: Path) -> None
     result = _serve_once(env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: Invalid value for '--workers': 'many' is not a valid integer range."
+        "error: REVOKER_WORKERS must be a whole number, not 'many'"
     ]
 
 
@@ -168,7 +168,7 @@ def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
 def test_flags_beat_the_environment_which_beats_revoker_toml(tmp_path: Path) -> None:
     """--check-config prints the effective settings: flag > REVOKER_* > revoker.toml."""
     (tmp_path / "revoker.toml").write_text(
-        'issuers = ["https://from-file"]\naudiences = ["file-app"]\nport = 7001\n'
+        'issuers = ["https://from-file"]\naudience = ["file-app"]\nport = 7001\n'
         'workers = 3\nlog_format = "json"\n',
         encoding="utf-8",
     )
@@ -177,7 +177,7 @@ def test_flags_beat_the_environment_which_beats_revoker_toml(tmp_path: Path) -> 
                          env=env, cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
     settings = json.loads(result.stdout)
-    assert settings["core"]["issuers"] == ["https://from-file"]  # file only
+    assert settings["issuers"] == ["https://from-file"]  # file only
     assert settings["log_format"] == "json"  # file only
     assert settings["port"] == 7002  # env beats file
     assert settings["workers"] == 4  # flag beats env

@@ -1,37 +1,595 @@
-"""Settings: one frozen dataclass, read from keywords, the environment or the CLI.
+"""Every setting, declared once: its type, default, environment variable, flag, ``revoker.toml``
+key and one line of help.
 
-No I/O at import and none in the constructors: building an ``Authorizer``
-from settings (``build_verifier``) creates key caches but fetches nothing
-until the first check or ``warm()``.
+``Settings`` is the one frozen dataclass every process runs with: the library,
+``revoker serve`` and its workers, the Lambda handlers, the CLI and the demo.
+Each field's declaration (``setting(...)``) is the only place that knows its
+name in each source; the environment loader and ``revoker.toml``
+(``app.sources``), the click options (``cli.options``), the worker hand-off
+(``to_json``/``from_json``) and the docs' tables (``app.settings_docs``, held to
+the docs by a test) are all generated from it.
+
+The toml key is the field name. The risky choice has no default: ``audience``
+must be given (``None`` turns the check off, explicitly); a loader passes ``()``
+for "not configured", which fails when a verifier is built, not before, so
+commands that never verify (``revoker rules``) do not need one.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from revoker.core.authorizer import DEFAULT_CACHE_SIZE
-from revoker.core.clock import Clock
-from revoker.core.errors import ConfigurationError
-from revoker.core.jwks import HttpJwksFetcher, JwksCache, JwksFetcher, JwksSource, cognito_issuer
-from revoker.core.verify import (
-    COGNITO_MAX_LIFETIME_SECONDS,
-    DEFAULT_LEEWAY_SECONDS,
-    VerificationPolicy,
-    Verifier,
+from revoker.app.setting_types import (
+    Audience,
+    Choice,
+    Flag,
+    Integer,
+    Pairs,
+    Parser,
+    Seconds,
+    Text,
+    Texts,
 )
+from revoker.core.authorizer import DEFAULT_CACHE_SIZE
+from revoker.core.claims import COGNITO_MAX_LIFETIME_SECONDS, DEFAULT_LEEWAY_SECONDS
+from revoker.core.errors import ConfigurationError
+from revoker.core.jwks import cognito_issuer
+from revoker.core.registry.rules import RegistryLimits
+from revoker.core.verify import VerificationPolicy
 
 __all__ = [
     "DEFAULT_STORE_URL",
+    "GROUPS",
     "Settings",
-    "build_verifier",
+    "Spec",
     "parse_token_use",
+    "redacted_url",
+    "specs",
 ]
 
 DEFAULT_STORE_URL = "sqlite:///revoker.db"
 TOKEN_USE_CHOICES = ("id", "access", "any")
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+MIN_ADMIN_TOKEN_LENGTH = 16
+MIN_BODY_BYTES = 16 * 1024  # a form with an 8 KiB token, percent-encoded, must fit
+MAX_WORKERS = 64
+# Long enough for any sane Lambda sync bound, short enough to keep a revoke call snappy.
+MAX_SYNC_AGE_SECONDS = 30.0
+
+#: The groups, in the order the docs list them: who reads the setting.
+GROUPS = {
+    "verification": "Verification (every process that checks tokens)",
+    "registry": "Revocation registry (every process that reads or writes rules)",
+    "service": "The HTTP service (`revoker serve`)",
+    "aws": "AWS Lambda handlers",
+}
+
+# RFC 6265 cookie-name = token (RFC 7230 tchar).
+_TOKEN_CHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_HEADER_NAME = r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}"
+_STAGE = re.compile(r"(?P<api>[A-Za-z0-9]{1,64})/(?P<stage>[A-Za-z0-9_$-]{1,128})")
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """One setting's declaration. ``name`` is the ``Settings`` field and the toml key."""
+
+    name: str
+    help: str
+    parser: Parser
+    group: str
+    env: tuple[str, ...]  # the first is the one documented; later ones are fallbacks
+    flag: str | None  # None: not on the command line (the Lambda's, for example)
+    secret: bool
+    default: Any
+
+    @property
+    def toml_key(self) -> str:
+        return self.name
+
+    def where(self, source: str) -> str:
+        """How an error names this setting in ``source`` (env, toml, flag)."""
+        if source == "env":
+            return self.env[0]
+        if source == "flag" and self.flag is not None:
+            return self.flag
+        return f"{self.name} (revoker.toml)" if source == "toml" else self.name
+
+
+def setting(
+    default: Any,
+    *,
+    help: str,  # noqa: A002 - the word every reader expects here
+    parser: Parser | None = None,
+    group: str,
+    env: str | tuple[str, ...] | None = None,
+    flag: str | bool | None = True,
+    secret: bool = False,
+) -> Any:
+    """Declare a ``Settings`` field; ``env`` defaults to ``REVOKER_<NAME>``, ``flag`` to
+    ``--<name>`` (``flag=False``: no flag). The name is filled in from the field."""
+    return field(
+        default=default,
+        metadata={
+            "revoker": {
+                "help": help,
+                "parser": parser or Text(),
+                "group": group,
+                "env": env,
+                "flag": flag,
+                "secret": secret,
+            }
+        },
+        repr=not secret,
+    )
+
+
+def _client(raw: str, where: str) -> tuple[str, str]:
+    client_id, sep, secret = raw.partition(":")
+    if not sep or not client_id or not secret:
+        raise ConfigurationError(f"{where}: an introspection client is CLIENT_ID:SECRET")
+    return client_id, secret
+
+
+def _stage(raw: str, where: str) -> tuple[str, str]:
+    match = _STAGE.fullmatch(raw)
+    if match is None:
+        raise ConfigurationError(f"{where} takes apiId/stage entries, not {raw[:64]!r}")
+    return match["api"], match["stage"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything revoker runs with. ``audience`` has no default on purpose."""
+
+    # -- verification -----------------------------------------------------------
+    issuers: tuple[str, ...] = setting(
+        (),
+        help="Trusted issuers (repeatable; comma-separated in the environment).",
+        parser=Texts(metavar="URL"),
+        group="verification",
+        env="REVOKER_ISSUER",
+        flag="--issuer",
+    )
+    jwks_url: str | None = setting(
+        None,
+        help="Fetch the keys here instead of by OIDC discovery.",
+        parser=Text(metavar="URL"),
+        group="verification",
+    )
+    cognito_user_pool_id: str | None = setting(
+        None,
+        help="Trust this Cognito user pool: its issuer and JWKS are derived; its tokens must "
+        "carry token_use.",
+        parser=Text(metavar="POOL_ID"),
+        group="verification",
+    )
+    region: str | None = setting(
+        None,
+        help="The Cognito pool's AWS region.",
+        parser=Text(metavar="REGION"),
+        group="verification",
+        env=("REVOKER_REGION", "AWS_REGION"),
+    )
+    audience: tuple[str, ...] | None = setting(
+        (),
+        help="Accepted aud / client_id values (repeatable); required; '*' turns the check off.",
+        parser=Audience(metavar="CLIENT_ID"),
+        group="verification",
+        env="REVOKER_AUDIENCE",
+        flag="--audience",
+    )
+    token_use: str = setting(
+        "any",
+        help="Accept ID tokens, access tokens, or any kind (the kind comes from Cognito's "
+        "token_use, else an at+jwt header).",
+        parser=Choice(choices=TOKEN_USE_CHOICES, metavar="|".join(TOKEN_USE_CHOICES)),
+        group="verification",
+    )
+    algorithms: tuple[str, ...] = setting(
+        ("RS256",),
+        help="Allowed signature algorithms (repeatable).",
+        parser=Texts(metavar="ALG"),
+        group="verification",
+        env="REVOKER_ALGORITHMS",
+        flag="--algorithm",
+    )
+    leeway_seconds: float = setting(
+        DEFAULT_LEEWAY_SECONDS,
+        help="Clock leeway for exp, nbf and iat.",
+        parser=Seconds(high=300),
+        group="verification",
+        flag="--leeway",
+    )
+    max_token_lifetime_seconds: float = setting(
+        COGNITO_MAX_LIFETIME_SECONDS,
+        help="Tokens living longer (exp - iat) are refused; cut-off rules live this long "
+        "past their cutoff. Recorded in the store: every process must agree.",
+        parser=Seconds(low=0, low_open=True),
+        group="verification",
+        flag="--max-token-lifetime",
+    )
+    jwks_cooldown_seconds: float = setting(
+        10.0,
+        help="At most one JWKS refetch per issuer this often for an unknown kid.",
+        parser=Seconds(),
+        group="verification",
+        flag="--jwks-cooldown",
+    )
+    jwks_timeout_seconds: float = setting(
+        3.0,
+        help="A JWKS or discovery fetch gives up after this long.",
+        parser=Seconds(low=0, low_open=True, high=60),
+        group="verification",
+        flag="--jwks-timeout",
+    )
+    # -- registry ---------------------------------------------------------------
+    store_url: str = setting(
+        DEFAULT_STORE_URL,
+        help="Rule store: memory://, sqlite:///path, redis://…, postgresql://…, dynamodb://….",
+        parser=Text(metavar="URL"),
+        group="registry",
+        env="REVOKER_STORE",
+        flag="--store",
+    )
+    max_staleness_seconds: float = setting(
+        30.0,
+        help="Deny (registry_stale) when the rules could not be synced for this long.",
+        parser=Seconds(),
+        group="registry",
+        env="REVOKER_MAX_STALENESS",
+        flag="--max-staleness",
+    )
+    fail_open: bool = setting(
+        False,
+        help="Allow genuine tokens while the rules are stale (not recommended).",
+        parser=Flag(),
+        group="registry",
+    )
+    poll_interval_seconds: float = setting(
+        0.5,
+        help="How often a replica catches up with its store (stores that push: a safety net).",
+        parser=Seconds(low=0, low_open=True),
+        group="registry",
+        env="REVOKER_POLL_INTERVAL",
+        flag="--poll-interval",
+    )
+    cache_size: int = setting(
+        DEFAULT_CACHE_SIZE,
+        help="Verified tokens kept until their exp (0: verify every request).",
+        parser=Integer(high=10_000_000),
+        group="registry",
+    )
+    family_lifetime_seconds: float = setting(
+        30 * 86400.0,
+        help="How long family and session rules live: the refresh-token lifetime.",
+        parser=Seconds(low=0, low_open=True),
+        group="registry",
+        flag="--family-lifetime",
+    )
+    # -- service ----------------------------------------------------------------
+    host: str = setting(
+        "127.0.0.1",
+        help="Address to listen on.",
+        parser=Text(metavar="ADDRESS", pattern=r"\S+", explain="a host name or an address"),
+        group="service",
+    )
+    port: int = setting(
+        8080,
+        help="Port to listen on (0: any free port).",
+        parser=Integer(high=65535),
+        group="service",
+    )
+    workers: int = setting(
+        1,
+        help="Worker processes.",
+        parser=Integer(low=1, high=MAX_WORKERS),
+        group="service",
+    )
+    admin_token: str | None = setting(
+        None,
+        help="Bearer token for /admin and /introspect (prefer the environment). Without it "
+        "the admin API is off.",
+        group="service",
+        secret=True,
+    )
+    introspect_clients: tuple[tuple[str, str], ...] = setting(
+        (),
+        help="Introspection clients for HTTP Basic, ID:SECRET (repeatable).",
+        parser=Pairs(metavar="ID:SECRET", split=_client),
+        group="service",
+        env="REVOKER_INTROSPECT_CLIENTS",
+        flag="--introspect-client",
+        secret=True,
+    )
+    cookie_name: str | None = setting(
+        None,
+        help="/auth also reads the token from this cookie.",
+        parser=Text(metavar="NAME", pattern=_TOKEN_CHARS, explain="a cookie name"),
+        group="service",
+    )
+    realm: str = setting(
+        "revoker",
+        help="The realm of the WWW-Authenticate challenges.",
+        parser=Text(
+            pattern=r"[\x21\x23-\x5b\x5d-\x7e ]{1,64}",
+            explain="printable ASCII without quotes or '\\'",
+        ),
+        group="service",
+    )
+    log_format: str = setting(
+        "text",
+        help="Log lines as key=value text or as JSON objects.",
+        parser=Choice(choices=LOG_FORMATS, metavar="|".join(LOG_FORMATS)),
+        group="service",
+    )
+    log_level: str = setting(
+        "info",
+        help="The lowest level logged.",
+        parser=Choice(choices=LOG_LEVELS, metavar="|".join(LOG_LEVELS)),
+        group="service",
+    )
+    forwarded_allow_ips: str | None = setting(
+        None,
+        help="Trust X-Forwarded-For from exactly these proxy addresses (comma-separated).",
+        parser=Text(metavar="ADDRESSES"),
+        group="service",
+    )
+    max_body_bytes: int = setting(
+        64 * 1024,
+        help="The largest request body accepted (413 past it).",
+        parser=Integer(low=MIN_BODY_BYTES, high=16 * 1024 * 1024),
+        group="service",
+    )
+    auth_failures_per_minute: int = setting(
+        10,
+        help="Failed credential attempts allowed per client address and credential kind, "
+        "per minute and per worker.",
+        parser=Integer(low=1, high=100_000),
+        group="service",
+    )
+    dev_issuer: bool = setting(
+        False,
+        help="Also run a local Cognito-shaped issuer and trust it (development only).",
+        parser=Flag(),
+        group="service",
+    )
+    dev_issuer_port: int = setting(
+        9000,
+        help="The dev issuer's port.",
+        parser=Integer(high=65535),
+        group="service",
+    )
+    # -- AWS --------------------------------------------------------------------
+    simple_responses: bool = setting(
+        False,
+        help='HTTP API 2.0 authorizers answer {"isAuthorized": …} instead of an IAM policy.',
+        parser=Flag(),
+        group="aws",
+        flag=False,
+    )
+    auth_header: str = setting(
+        "authorization",
+        help="The header holding the token in REQUEST authorizer events.",
+        parser=Text(metavar="HEADER", pattern=_HEADER_NAME, explain="an HTTP header name"),
+        group="aws",
+        flag=False,
+    )
+    policy_resource: str = setting(
+        "method",
+        help="What an allow policy covers: the method ARN, or api-wildcard (…/api/stage/*), so "
+        "a cached policy fits every route.",
+        parser=Choice(choices=("method", "api-wildcard"), metavar="method|api-wildcard"),
+        group="aws",
+        flag=False,
+    )
+    sync_max_age_seconds: float = setting(
+        1.0,
+        help="How old a Lambda replica may get before an invocation syncs it.",
+        parser=Seconds(high=MAX_SYNC_AGE_SECONDS),
+        group="aws",
+        env="REVOKER_SYNC_MAX_AGE",
+        flag=False,
+    )
+    admin_token_secret_arn: str | None = setting(
+        None,
+        help="A Secrets Manager secret holding the admin token (instead of REVOKER_ADMIN_TOKEN).",
+        parser=Text(metavar="ARN"),
+        group="aws",
+        flag=False,
+    )
+    passthrough_cognito: bool = setting(
+        False,
+        help="Also call Cognito RevokeToken for a revoked family whose refresh token is given.",
+        parser=Flag(),
+        group="aws",
+        flag=False,
+    )
+    cognito_client_secret: str | None = setting(
+        None,
+        help="The app client's secret, if it has one (for RevokeToken).",
+        group="aws",
+        flag=False,
+        secret=True,
+    )
+    flush_rest_stages: tuple[tuple[str, str], ...] = setting(
+        (),
+        help="REST API stages (apiId/stage) whose authorizer cache a revoke flushes.",
+        parser=Pairs(metavar="API/STAGE", split=_stage),
+        group="aws",
+        flag=False,
+    )
+    flush_http_stages: tuple[tuple[str, str], ...] = setting(
+        (),
+        help="HTTP API stages (apiId/stage) whose authorizer cache a revoke resets.",
+        parser=Pairs(metavar="API/STAGE", split=_stage),
+        group="aws",
+        flag=False,
+    )
+    resolve_usernames: bool = setting(
+        True,
+        help="Resolve CloudTrail usernames to subs with AdminGetUser.",
+        parser=Flag(),
+        group="aws",
+        flag=False,
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("leeway_seconds", "max_staleness_seconds", "max_token_lifetime_seconds",
+                     "poll_interval_seconds", "jwks_cooldown_seconds", "jwks_timeout_seconds",
+                     "family_lifetime_seconds", "sync_max_age_seconds"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigurationError(f"{name} must be a number of seconds")
+            if not math.isfinite(value) or value < 0:
+                raise ConfigurationError(f"{name} must be a non-negative number")
+        if not 0 <= self.leeway_seconds <= 300:
+            raise ConfigurationError("leeway_seconds must lie between 0 and 300")
+        if not 0 <= self.sync_max_age_seconds <= MAX_SYNC_AGE_SECONDS:
+            raise ConfigurationError(
+                f"REVOKER_SYNC_MAX_AGE must lie between 0 and {MAX_SYNC_AGE_SECONDS:g} seconds"
+            )
+        self._check_service()
+
+    def _check_service(self) -> None:  # noqa: PLR0912 - one branch per setting, flat on purpose
+        if not self.host or any(c.isspace() for c in self.host):
+            raise ConfigurationError("--host must be a host name or an address")
+        if not 0 <= self.port <= 65535:
+            raise ConfigurationError("--port must lie between 0 and 65535")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise ConfigurationError(f"--workers must lie between 1 and {MAX_WORKERS}")
+        if self.admin_token is not None and (
+            len(self.admin_token) < MIN_ADMIN_TOKEN_LENGTH or not _printable(self.admin_token)
+        ):
+            raise ConfigurationError(
+                f"the admin token must be at least {MIN_ADMIN_TOKEN_LENGTH} printable ASCII "
+                "characters without spaces"
+            )
+        seen: set[str] = set()
+        for client_id, secret in self.introspect_clients:
+            if not client_id or ":" in client_id or not _printable(client_id):
+                raise ConfigurationError(f"introspection client id {client_id!r} is not usable")
+            if not secret:
+                raise ConfigurationError(f"introspection client {client_id!r} has no secret")
+            if client_id in seen:
+                raise ConfigurationError(f"introspection client {client_id!r} is given twice")
+            seen.add(client_id)
+        if self.cookie_name is not None and not re.fullmatch(_TOKEN_CHARS, self.cookie_name):
+            raise ConfigurationError(f"--cookie-name {self.cookie_name!r} is not a cookie name")
+        realm = self.realm
+        if not realm or not _printable(realm.replace(" ", "_")) or '"' in realm or "\\" in realm:
+            raise ConfigurationError("the realm must be printable ASCII without quotes or '\\'")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigurationError(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
+        if self.log_level.lower() not in LOG_LEVELS:
+            raise ConfigurationError("--log-level must be debug, info, warning or error")
+        if self.max_body_bytes < MIN_BODY_BYTES:
+            raise ConfigurationError(f"the body limit must be at least {MIN_BODY_BYTES} bytes")
+        if self.auth_failures_per_minute < 1:
+            raise ConfigurationError("the failed-auth limit must be at least 1 per minute")
+        if not re.fullmatch(_HEADER_NAME, self.auth_header):
+            raise ConfigurationError("REVOKER_AUTH_HEADER must be an HTTP header name")
+        if self.policy_resource not in ("method", "api-wildcard"):
+            raise ConfigurationError("REVOKER_POLICY_RESOURCE must be 'method' or 'api-wildcard'")
+
+    # -- what the parts are built from ------------------------------------------
+
+    def trusted_issuers(self) -> tuple[str, ...]:
+        """Configured issuers, plus the one a Cognito pool id implies."""
+        issuers = list(self.issuers)
+        implied = self.cognito_issuer()
+        if implied is not None and implied not in issuers:
+            issuers.append(implied)
+        if not issuers:
+            raise ConfigurationError(
+                "no trusted issuer: set --issuer/REVOKER_ISSUER or a Cognito user pool id"
+            )
+        return tuple(issuers)
+
+    def cognito_issuer(self) -> str | None:
+        """The issuer the Cognito pool id implies, or None without one."""
+        if not self.cognito_user_pool_id:
+            return None
+        if not self.region:
+            raise ConfigurationError("a Cognito user pool id needs a region (AWS_REGION)")
+        return cognito_issuer(self.region, self.cognito_user_pool_id)
+
+    def policy(self) -> VerificationPolicy:
+        """The verification policy; a one-line ``ConfigurationError`` when it cannot be one."""
+        if self.audience == ():
+            raise ConfigurationError(
+                "give --audience CLIENT_ID (REVOKER_AUDIENCE; repeatable), or --audience '*' "
+                "to skip the audience check"
+            )
+        return VerificationPolicy(
+            issuers=self.trusted_issuers(),
+            audience=self.audience,
+            token_use=parse_token_use(self.token_use),
+            algorithms=frozenset(self.algorithms),
+            leeway_seconds=self.leeway_seconds,
+            max_lifetime_seconds=self.max_token_lifetime_seconds,
+        )
+
+    def registry_limits(self) -> RegistryLimits:
+        """How long rules live: the token lifetime the verifier accepts, the family lifetime."""
+        return RegistryLimits(
+            max_token_lifetime_seconds=self.max_token_lifetime_seconds,
+            family_lifetime_seconds=self.family_lifetime_seconds,
+        )
+
+    @property
+    def admin_enabled(self) -> bool:
+        return self.admin_token is not None
+
+    # -- for people and for worker processes --------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        """Every setting for a person to read: secrets replaced, URLs' passwords hidden."""
+        shown: dict[str, Any] = {}
+        for spec in specs():
+            value = getattr(self, spec.name)
+            if spec.secret:
+                if spec.name == "introspect_clients":
+                    value = [client_id for client_id, _ in value]
+                else:
+                    value = None if value is None else "***"
+            elif spec.name == "store_url":
+                value = redacted_url(value)
+            else:
+                value = spec.parser.to_json(value)
+            shown[spec.name] = value
+        return shown
+
+    def to_json(self) -> str:
+        """Every field, secrets included: for a worker's environment, never for a log."""
+        return json.dumps(
+            {spec.name: spec.parser.to_json(getattr(self, spec.name)) for spec in specs()},
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        """The inverse of ``to_json``; anything malformed is a ``ConfigurationError``."""
+        known = {spec.name: spec for spec in specs()}
+        try:
+            data = json.loads(text)
+            values = {name: known[name].parser.from_json(raw) for name, raw in data.items()}
+            return cls(**values)
+        except ConfigurationError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ConfigurationError("the settings hand-over is not valid settings") from exc
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
 
 
 def parse_token_use(value: str) -> frozenset[str]:
@@ -42,123 +600,72 @@ def parse_token_use(value: str) -> frozenset[str]:
     return frozenset({"id", "access"}) if value == "any" else frozenset({value})
 
 
-@dataclass(frozen=True, kw_only=True)
-class Settings:
-    """Everything an authorizer needs. ``audience`` has no default on purpose."""
-
-    issuers: tuple[str, ...] = ()
-    jwks_url: str | None = None
-    cognito_user_pool_id: str | None = None
-    region: str | None = None
-    audience: tuple[str, ...] | None
-    token_use: str = "any"
-    algorithms: tuple[str, ...] = ("RS256",)
-    leeway_seconds: float = DEFAULT_LEEWAY_SECONDS
-    max_token_lifetime_seconds: float = COGNITO_MAX_LIFETIME_SECONDS
-    store_url: str = DEFAULT_STORE_URL
-    max_staleness_seconds: float = 30.0
-    fail_open: bool = False
-    poll_interval_seconds: float = 0.5
-    cache_size: int = DEFAULT_CACHE_SIZE
-    jwks_cooldown_seconds: float = 10.0
-    jwks_timeout_seconds: float = 3.0
-
-    def trusted_issuers(self) -> tuple[str, ...]:
-        """Configured issuers, plus the one a Cognito pool id implies."""
-        issuers = list(self.issuers)
-        if self.cognito_user_pool_id:
-            if not self.region:
-                raise ConfigurationError("a Cognito user pool id needs a region (AWS_REGION)")
-            implied = cognito_issuer(self.region, self.cognito_user_pool_id)
-            if implied not in issuers:
-                issuers.append(implied)
-        if not issuers:
-            raise ConfigurationError(
-                "no trusted issuer: set --issuer/REVOKER_ISSUER or a Cognito user pool id"
-            )
-        return tuple(issuers)
-
-    def policy(self) -> VerificationPolicy:
-        for name in ("leeway_seconds", "max_staleness_seconds", "max_token_lifetime_seconds"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise ConfigurationError(f"{name} must be a non-negative number")
-        return VerificationPolicy(
-            issuers=self.trusted_issuers(),
-            audience=self.audience,
-            token_use=parse_token_use(self.token_use),
-            algorithms=frozenset(self.algorithms),
-            leeway_seconds=self.leeway_seconds,
-            max_lifetime_seconds=self.max_token_lifetime_seconds,
-        )
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read ``REVOKER_*`` (and ``AWS_REGION``); ``REVOKER_AUDIENCE=*`` turns the check off."""
-        env = os.environ if environ is None else environ
-
-        def split(name: str) -> tuple[str, ...]:
-            return tuple(v.strip() for v in env.get(name, "").split(",") if v.strip())
-
-        def number(name: str, default: float) -> float:
-            raw = env.get(name)
-            if raw is None or raw == "":
-                return default
-            try:
-                return float(raw)
-            except ValueError:
-                raise ConfigurationError(f"{name} must be a number, not {raw!r}") from None
-
-        audience_values = split("REVOKER_AUDIENCE")
-        if not audience_values:
-            raise ConfigurationError(
-                "REVOKER_AUDIENCE is required (the app client ids); '*' turns the check off"
-            )
-        audience = None if audience_values == ("*",) else audience_values
-        return cls(
-            issuers=split("REVOKER_ISSUER"),
-            jwks_url=env.get("REVOKER_JWKS_URL") or None,
-            cognito_user_pool_id=env.get("REVOKER_COGNITO_USER_POOL_ID") or None,
-            region=env.get("REVOKER_REGION") or env.get("AWS_REGION") or None,
-            audience=audience,
-            token_use=env.get("REVOKER_TOKEN_USE", "any"),
-            algorithms=split("REVOKER_ALGORITHMS") or ("RS256",),
-            leeway_seconds=number("REVOKER_LEEWAY_SECONDS", DEFAULT_LEEWAY_SECONDS),
-            max_token_lifetime_seconds=number(
-                "REVOKER_MAX_TOKEN_LIFETIME_SECONDS", COGNITO_MAX_LIFETIME_SECONDS
-            ),
-            store_url=env.get("REVOKER_STORE", DEFAULT_STORE_URL),
-            max_staleness_seconds=number("REVOKER_MAX_STALENESS", 30.0),
-            fail_open=env.get("REVOKER_FAIL_OPEN", "").lower() in ("1", "true", "yes"),
-            poll_interval_seconds=number("REVOKER_POLL_INTERVAL", 0.5),
-        )
+def _printable(text: str) -> bool:
+    return text.isascii() and text.isprintable() and " " not in text
 
 
-def build_verifier(
-    settings: Settings, *, fetcher: JwksFetcher | None = None, clock: Clock | None = None
-) -> Verifier:
-    """A ``Verifier`` with one key cache per issuer (or one shared, for a single JWKS URL)."""
-    policy = settings.policy()
-    if fetcher is None:
-        fetcher = HttpJwksFetcher(timeout_seconds=settings.jwks_timeout_seconds)
-    shared: JwksCache | None = None
-    if settings.jwks_url:
-        shared = JwksCache(
-            JwksSource.from_url(settings.jwks_url),
-            fetcher=fetcher,
-            cooldown_seconds=settings.jwks_cooldown_seconds,
-            clock=clock,
-        )
-    caches: dict[str, JwksCache] = {}
-    for issuer in policy.issuers:
-        if shared is not None:
-            caches[issuer] = shared
-            continue
-        if issuer.startswith("https://cognito-idp.") and ".amazonaws.com/" in issuer:
-            source = JwksSource.from_url(issuer + "/.well-known/jwks.json")
-        else:
-            source = JwksSource.from_discovery(issuer)
-        caches[issuer] = JwksCache(
-            source, fetcher=fetcher, cooldown_seconds=settings.jwks_cooldown_seconds, clock=clock
-        )
-    return Verifier(policy, caches, clock=clock)
+_SECRET_QUERY_NAMES = frozenset({"password", "pass", "secret", "token", "key", "credential"})
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with its password and any secret-bearing query values replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.partition("://")[0] + "://***"
+    netloc, query = parts.netloc, parts.query
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        username = userinfo.partition(":")[0]
+        netloc = f"{username}:***@{hostport}" if ":" in userinfo else f"{username}@{hostport}"
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        hidden = [(k, "***" if _secret_name(k) else v) for k, v in pairs]
+        query = urlencode(hidden, safe="*") if hidden != pairs else query
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # nothing to hide (and urlunsplit would drop sqlite:///'s empty host)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _secret_name(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_QUERY_NAMES)
+
+
+def _spec_of(item: dataclasses.Field[Any]) -> Spec:
+    meta = item.metadata["revoker"]
+    env = meta["env"] or f"REVOKER_{item.name.upper()}"
+    flag = meta["flag"]
+    if flag is True:
+        flag = "--" + item.name.replace("_", "-").removesuffix("-seconds")
+    return Spec(
+        name=item.name,
+        help=meta["help"],
+        parser=meta["parser"],
+        group=meta["group"],
+        env=(env,) if isinstance(env, str) else tuple(env),
+        flag=flag or None,
+        secret=meta["secret"],
+        default=item.default,
+    )
+
+
+_SPECS: tuple[Spec, ...] = tuple(_spec_of(item) for item in dataclasses.fields(Settings))
+
+
+def specs(group: str | None = None) -> Iterator[Spec]:
+    """The declarations, in declaration order (one group's, when given)."""
+    return (spec for spec in _SPECS if group is None or spec.group == group)
+
+
+def spec(name: str) -> Spec:
+    """The declaration of one setting."""
+    for found in _SPECS:
+        if found.name == name:
+            return found
+    raise KeyError(name)
+
+
+def by_env() -> Mapping[str, Spec]:
+    """Every environment variable name (fallbacks too) -> its setting."""
+    return {env: found for found in _SPECS for env in found.env}

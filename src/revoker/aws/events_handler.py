@@ -16,7 +16,6 @@ asynchronous invocation retries them.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,7 @@ from revoker.aws.cognito_users import CognitoUsers
 from revoker.aws.runtime import current_runtime
 from revoker.core.errors import ConfigurationError
 from revoker.core.jwks import cognito_issuer
-from revoker.core.registry.rules import InvalidRule, Rule, RuleKind, new_rule
+from revoker.core.registry.rules import InvalidRule, Rule, RuleKind
 
 if TYPE_CHECKING:
     from revoker.aws.runtime import Runtime
@@ -43,22 +42,21 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 
 def handle(runtime: Runtime, event: Any) -> dict[str, Any]:
     """Turn one CloudTrail event into a subject rule; say what was done."""
+    from revoker.app.operations import RuleEvent  # noqa: PLC0415 - with the rest of the app
+
     try:
         signal = read_sign_out_event(event)
         issuer = _issuer(runtime, signal)  # before any look-up: another pool is not ours
-        rule = _rule(runtime, signal, _subject(runtime, signal), issuer)
+        rule, created = _ensure_rule(runtime, signal, _subject(runtime, signal), issuer)
     except Unattributable as exc:
         log.info("CloudTrail event ignored: %s", exc)
         return {"status": "ignored", "reason": str(exc)}
-    try:
-        runtime.registry.store.add(rule)
-    except InvalidRule:
+    if not created:
         log.info("CloudTrail event %s already recorded as rule %s", signal.event_id, rule.id)
         return {"status": "duplicate", "rule_id": rule.id}
-    runtime.registry.replica.add_rule(rule)  # this container denies at once, as after revoke()
     log.info("revoked kind=subject rule=%s by %s %s", rule.id, signal.event_name, signal.event_id)
-    # Cognito made this call itself: only the gateway's cache is left to flush.
-    runtime.passthrough.after_revoke(rule, cognito=False)
+    # The same effects as any new rule; the pass-through knows Cognito made this call itself.
+    runtime.revoker.operations.rule_created(rule, RuleEvent("cloudtrail"))
     return {"status": "revoked", "rule_id": rule.id}
 
 
@@ -67,7 +65,7 @@ def _subject(runtime: Runtime, signal: SignOutEvent) -> str:
         return signal.sub
     username = signal.username
     assert username is not None  # noqa: S101 - read_sign_out_event guarantees one of the two
-    if not runtime.config.resolve_usernames:
+    if not runtime.settings.resolve_usernames:
         raise Unattributable(
             f"{signal.event_name} names a username only and REVOKER_RESOLVE_USERNAMES is off"
         )
@@ -83,18 +81,21 @@ def _subject(runtime: Runtime, signal: SignOutEvent) -> str:
     return sub
 
 
-def _rule(runtime: Runtime, signal: SignOutEvent, sub: str, issuer: str | None) -> Rule:
+def _ensure_rule(
+    runtime: Runtime, signal: SignOutEvent, sub: str, issuer: str | None
+) -> tuple[Rule, bool]:
     registry = runtime.registry
     now = registry.clock()
     limits = registry.limits
     if signal.cutoff + limits.max_token_lifetime_seconds + limits.prune_margin_seconds <= now:
         raise Unattributable(f"{signal.event_name} is older than any token still alive")
+    # One event, one rule id: a redelivery finds its rule instead of adding a twin.
+    digest = hashlib.sha256(signal.event_id.encode("utf-8", "surrogatepass")).hexdigest()
     try:
-        rule = new_rule(
+        return registry.ensure(
             RuleKind.SUBJECT,
             sub,
-            now=now,
-            limits=limits,
+            rule_id="ct" + digest[:32],
             issuer=issuer,
             cutoff=min(signal.cutoff, now),
             reason=f"cognito {signal.event_name}",
@@ -102,9 +103,6 @@ def _rule(runtime: Runtime, signal: SignOutEvent, sub: str, issuer: str | None) 
         )
     except InvalidRule as exc:
         raise Unattributable(f"{signal.event_name}: {exc}") from None
-    # One event, one rule id: a redelivery collides instead of adding a twin.
-    digest = hashlib.sha256(signal.event_id.encode("utf-8", "surrogatepass")).hexdigest()
-    return dataclasses.replace(rule, id="ct" + digest[:32])
 
 
 def _issuer(runtime: Runtime, signal: SignOutEvent) -> str | None:

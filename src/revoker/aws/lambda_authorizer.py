@@ -35,7 +35,7 @@ from revoker.aws.policy import (
     simple_response,
 )
 from revoker.aws.runtime import current_runtime
-from revoker.core.errors import RevokerError
+from revoker.core.errors import CANNOT_DECIDE, RevokerError
 
 if TYPE_CHECKING:
     from revoker.aws.runtime import Runtime
@@ -43,9 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["AuthorizerUnavailable", "Unauthorized", "authorize", "handler"]
 
 log = logging.getLogger("revoker.aws")
-
-# Reasons that mean "we could not decide", not "the token is bad".
-_CANNOT_DECIDE = frozenset({"jwks_unavailable", "registry_stale"})
 
 
 class AuthorizerUnavailable(Exception):
@@ -68,9 +65,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 
 def authorize(runtime: Runtime, event: Any) -> dict[str, Any]:
     """Decide on one authorizer event with ``runtime``; raise to deny (see the table)."""
-    config = runtime.config
+    config = runtime.settings
     try:
-        request = parse_authorizer_event(event, header=config.auth_header)
+        request = parse_authorizer_event(event, header=config.auth_header.lower())
     except RevokerError as exc:
         log.error("not an authorizer event: %s", exc)  # noqa: TRY400 - one line, no trace
         raise AuthorizerUnavailable(exc.reason) from None
@@ -82,7 +79,7 @@ def authorize(runtime: Runtime, event: Any) -> dict[str, Any]:
     decision = runtime.authorizer.check(request.token)
     if not decision.allowed:
         fingerprint = _fingerprint(request.token)
-        if decision.reason in _CANNOT_DECIDE:
+        if decision.reason in CANNOT_DECIDE:
             log.warning("cannot decide reason=%s token=%s", decision.reason, fingerprint)
             raise AuthorizerUnavailable(decision.reason)
         rule = decision.rule.id if decision.rule is not None else "-"

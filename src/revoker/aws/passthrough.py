@@ -1,15 +1,23 @@
-"""Pass-through: after a revoke, tell Cognito and flush API Gateway's authorizer cache.
+"""Pass-through: after a rule is created, tell Cognito and flush API Gateway's authorizer cache.
 
-Switched on by configuration (``AwsConfig``); every call is best effort: the
-rule is already durable when these run, so a failure is logged, never raised.
+A ``RuleHook`` of the operations (``install`` adds it when the settings ask for it),
+so it runs for a rule made by any path: the revoke function, the EventBridge
+function, ``revoker serve`` or ``revoker revoke --store dynamodb://…``. Every
+call is best effort: the rule is already durable when these run, so a failure
+is logged, never raised.
 
-- family revoke with the refresh token supplied → Cognito ``RevokeToken``
-  (the refresh token stops minting tokens; Cognito alone would still leave the
-  ID token accepted by API Gateway, which the family rule now covers).
-- subject revoke → ``AdminUserGlobalSignOut`` (the username is looked up by sub).
-- any revoke → ``FlushStageAuthorizersCache`` (REST) / ``ResetAuthorizersCache``
-  (HTTP API) for the configured stages, so a cached allow cannot outlive the
-  revocation for the cache's TTL.
+- a family rule this request created, with the caller's refresh token supplied →
+  Cognito ``RevokeToken`` (the refresh token stops minting tokens; Cognito alone
+  would still leave the ID token accepted by API Gateway, which the family rule
+  now covers).
+- a subject rule an admin created (the admin API or the CLI) →
+  ``AdminUserGlobalSignOut`` (the username is looked up by sub). Never for a
+  self-revocation: a token proves only its own family or itself, and a stolen,
+  already-revoked token must not sign its victim out again and again.
+- any created rule → ``FlushStageAuthorizersCache`` (REST) /
+  ``ResetAuthorizersCache`` (HTTP API) for the configured stages, so a cached
+  allow cannot outlive the revocation for the cache's TTL. A rule that existed
+  already (a repeated revocation) triggers nothing.
 
 The flush waits until every authorizer replica must have seen the rule
 (``REVOKER_SYNC_MAX_AGE`` after it was stored): flushed sooner, a replica that
@@ -25,15 +33,24 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from revoker.aws.clients import AwsClients, aws_error_code, aws_errors
 from revoker.aws.cognito_users import CognitoUsers
-from revoker.aws.config import AwsConfig, StageRef
 from revoker.core.clock import Clock
 from revoker.core.registry.rules import Rule, RuleKind
 from revoker.core.tokens import token_fingerprint
 
-__all__ = ["PassThrough"]
+if TYPE_CHECKING:
+    from revoker.app.compose import Revoker
+    from revoker.app.operations import RuleEvent
+    from revoker.app.settings import Settings
+
+__all__ = ["PassThrough", "install"]
+
+Stage = tuple[str, str]  # (api id, stage name)
+#: Who may sign a whole user out of Cognito: an operator, never a token's holder.
+_ADMIN_SOURCES = frozenset({"admin", "cli"})
 
 log = logging.getLogger("revoker.aws")
 
@@ -43,15 +60,14 @@ class PassThrough:
 
     def __init__(
         self,
-        config: AwsConfig,
+        settings: Settings,
         *,
-        user_pool_id: str | None,
         clients: AwsClients,
         clock: Clock,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._config = config
-        self._user_pool_id = user_pool_id
+        self._config = settings
+        self._user_pool_id = settings.cognito_user_pool_id
         self._clients = clients
         self._users = CognitoUsers(clients)
         self._clock = clock
@@ -60,22 +76,20 @@ class PassThrough:
         # (kind, api id, stage) -> when this container last flushed it
         self._flushed_at: dict[tuple[str, str, str], float] = {}
 
-    def after_revoke(
-        self,
-        rule: Rule,
-        *,
-        refresh_token: str | None = None,
-        client_id: str | None = None,
-        cognito: bool = True,
-    ) -> list[str]:
-        """Every pass-through call ``rule`` calls for; the actions that succeeded."""
+    def __call__(self, rule: Rule, event: RuleEvent) -> list[str]:
+        """The calls ``rule`` calls for, as a ``RuleHook``; the actions that succeeded."""
         done: list[str] = []
-        if cognito and self._config.passthrough_cognito:
-            family = rule.kind is RuleKind.FAMILY
-            if family and refresh_token and client_id:
-                if self.revoke_refresh_token(refresh_token, client_id):
+        if self._config.passthrough_cognito and event.source != "cloudtrail":
+            # A CloudTrail event is Cognito's own call: there is nothing to tell it.
+            refresh, client = event.refresh_token, event.client_id
+            if rule.kind is RuleKind.FAMILY and refresh and client:
+                if self.revoke_refresh_token(refresh, client):
                     done.append("cognito:RevokeToken")
-            elif rule.kind is RuleKind.SUBJECT and self.sign_out_subject(rule.value):
+            elif (
+                rule.kind is RuleKind.SUBJECT
+                and event.source in _ADMIN_SOURCES
+                and self.sign_out_subject(rule.value)
+            ):
                 done.append("cognito:AdminUserGlobalSignOut")
         done.extend(self.flush_caches(rule.created_at))
         return done
@@ -118,7 +132,7 @@ class PassThrough:
     def flush_caches(self, revoked_at: float) -> list[str]:
         """Flush every configured stage not flushed since ``revoked_at`` settled."""
         config = self._config
-        if not config.flushes:
+        if not (config.flush_rest_stages or config.flush_http_stages):
             return []
         settled_at = revoked_at + config.sync_max_age_seconds
         with self._lock:  # one flush round at a time; the second finds the stages fresh
@@ -128,34 +142,51 @@ class PassThrough:
             done: list[str] = []
             rounds = (("rest", config.flush_rest_stages), ("http", config.flush_http_stages))
             for kind, stages in rounds:
-                for stage in stages:
-                    key = (kind, stage.api_id, stage.stage)
+                for api_id, stage in stages:
+                    key = (kind, api_id, stage)
                     if self._flushed_at.get(key, -1.0) >= settled_at:
                         continue  # flushed after this revoke was visible everywhere
                     flushed_at = self._clock()
-                    if self._flush(kind, stage):
+                    if self._flush(kind, api_id, stage):
                         self._flushed_at[key] = flushed_at
-                        done.append(f"{kind}:{stage.api_id}/{stage.stage}")
+                        done.append(f"{kind}:{api_id}/{stage}")
             return done
 
-    def _flush(self, kind: str, stage: StageRef) -> bool:
+    def _flush(self, kind: str, api_id: str, stage: str) -> bool:
         try:
             if kind == "rest":
                 self._clients.get("apigateway").flush_stage_authorizers_cache(
-                    restApiId=stage.api_id, stageName=stage.stage
+                    restApiId=api_id, stageName=stage
                 )
             else:
                 self._clients.get("apigatewayv2").reset_authorizers_cache(
-                    ApiId=stage.api_id, StageName=stage.stage
+                    ApiId=api_id, StageName=stage
                 )
         except aws_errors() as exc:
             # The cached allow now lives until the authorizer cache TTL: say so loudly.
             log.error(  # noqa: TRY400 - the AWS error code says it all; no traceback wanted
                 "flushing the authorizer cache of %s/%s failed: %s; cached allows live "
                 "until the cache TTL",
-                stage.api_id,
-                stage.stage,
+                api_id,
+                stage,
                 aws_error_code(exc),
             )
             return False
         return True
+
+
+def wanted(settings: Settings) -> bool:
+    """Whether these settings ask for any pass-through call."""
+    return bool(
+        settings.passthrough_cognito or settings.flush_rest_stages or settings.flush_http_stages
+    )
+
+
+def install(revoker: Revoker, *, clients: AwsClients | None = None) -> PassThrough:
+    """Run the pass-through calls after every rule ``revoker``'s operations create."""
+    settings = revoker.settings
+    passthrough = PassThrough(
+        settings, clients=clients or AwsClients(region=settings.region), clock=revoker.clock
+    )
+    revoker.operations.add_rule_hook(passthrough)
+    return passthrough

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from revoker.aws.config import PolicyResource
+from revoker.app.identity import Identity
 
 __all__ = [
     "Unauthorized",
@@ -44,9 +44,10 @@ class Unauthorized(Exception):
         super().__init__("Unauthorized")
 
 
-def policy_resource(arn: str, mode: PolicyResource) -> str:
-    """The ARN a policy allows: the request's own, or its stage with ``/*``."""
-    if mode == "method":
+def policy_resource(arn: str, mode: str) -> str:
+    """The ARN a policy allows: the request's own (``method``), or its stage with ``/*``
+    (``api-wildcard``)."""
+    if mode != "api-wildcard":
         return arn
     prefix, slash, path = arn.partition("/")
     stage = path.split("/", 1)[0]
@@ -78,23 +79,4 @@ def simple_response(authorized: bool, context: Mapping[str, ContextValue]) -> di
 
 def authorizer_context(claims: Mapping[str, Any]) -> dict[str, ContextValue]:
     """The identity passed on to the backend: six keys, every value a string."""
-    username = claims.get("username", claims.get("cognito:username"))
-    client_id = claims.get("client_id")
-    if client_id is None:
-        aud = claims.get("aud")
-        client_id = aud[0] if isinstance(aud, list) and aud else aud
-    groups = claims.get("cognito:groups")
-    return {
-        "sub": _text(claims.get("sub")),
-        "username": _text(username),
-        "groups": ",".join(g for g in groups if isinstance(g, str))
-        if isinstance(groups, list)
-        else _text(groups),
-        "scope": _text(claims.get("scope")),
-        "client_id": _text(client_id),
-        "token_use": _text(claims.get("token_use")),
-    }
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+    return dict(Identity.from_claims(claims).context())

@@ -1,11 +1,15 @@
-"""What a Lambda container builds once and keeps: settings, authorizer, registry, clients.
+"""What a Lambda container builds once and keeps: settings, the composed revoker, clients.
 
-The first invocation builds the runtime from the environment
-(``Settings.from_env`` + ``AwsConfig.from_env``) and fetches the issuer's keys
-once (``warm``); later invocations reuse all of it. No thread is started: a
-frozen container would leave it stale, so the replica instead syncs at the
-start of an invocation when older than ``REVOKER_SYNC_MAX_AGE`` (one
-``GetItem`` when nothing changed).
+The first invocation builds the runtime from the environment (``load_settings``
+with the environment only: the same declaration and parsers as every other
+process) and fetches the issuer's keys once (``warm``); later invocations reuse
+all of it. No thread is started: a frozen container would leave it stale, so the
+replica instead syncs at the start of an invocation when older than
+``REVOKER_SYNC_MAX_AGE`` (one ``GetItem`` when nothing changed).
+
+The revoke function's JSON API (``api``) is built on its first request: only
+then is the admin credential read (from ``REVOKER_ADMIN_TOKEN``, or once from a
+Secrets Manager secret), so the authorizer never pays for it.
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from revoker.aws.clients import AwsClients, aws_error_code, aws_errors
-from revoker.aws.config import AwsConfig
-from revoker.core.errors import ConfigurationError, JwksUnavailable, StoreError
+from revoker.core.errors import BadRequest, ConfigurationError, JwksUnavailable, StoreError
 
 if TYPE_CHECKING:
+    from revoker.app.compose import Revoker
+    from revoker.app.http_api import HttpApi
     from revoker.app.settings import Settings
     from revoker.aws.passthrough import PassThrough
     from revoker.core.authorizer import Authorizer
@@ -39,23 +45,28 @@ class Runtime:
     def __init__(
         self,
         *,
-        settings: Settings,
-        config: AwsConfig,
-        authorizer: Authorizer,
-        registry: Registry,
+        revoker: Revoker,
         clients: AwsClients,
-        clock: Clock,
+        passthrough: PassThrough | None,
     ) -> None:
-        self.settings = settings
-        self.config = config
-        self.authorizer = authorizer
-        self.registry = registry
+        self.revoker = revoker
+        self.settings: Settings = revoker.settings
         self.clients = clients
-        self.clock = clock
+        self.passthrough = passthrough
         self._lock = threading.Lock()
         self._warmed = False
-        self._passthrough: PassThrough | None = None
-        self._admin_token: str | None = config.admin_token
+
+    @property
+    def authorizer(self) -> Authorizer:
+        return self.revoker.require_authorizer()
+
+    @property
+    def registry(self) -> Registry:
+        return self.revoker.registry
+
+    @property
+    def clock(self) -> Clock:
+        return self.revoker.clock
 
     def warm(self) -> None:
         """Fetch the keys once per container; a failure is retried by later checks."""
@@ -63,49 +74,72 @@ class Runtime:
             return
         self._warmed = True
         try:
-            self.authorizer.verifier.warm()
+            self.revoker.verifier.warm()
         except JwksUnavailable as exc:
             log.warning("fetching the signing keys at start failed: %s", exc)
 
     def sync(self) -> None:
         """Sync the replica if it is older than the bound; a failure only ages it."""
         try:
-            self.registry.replica.sync_if_older(self.config.sync_max_age_seconds)
+            self.registry.replica.sync_if_older(self.settings.sync_max_age_seconds)
         except StoreError as exc:
             # The check fails closed (registry_stale) once the replica is too old.
             log.warning("revocation registry sync failed: %s", exc)
+        except ConfigurationError as exc:  # the store's token lifetime is shorter than ours
+            log.error("the revocation registry refuses to serve: %s", exc)  # noqa: TRY400
 
-    @property
-    def passthrough(self) -> PassThrough:
-        """The pass-through calls (each a no-op unless configured)."""
-        with self._lock:
-            if self._passthrough is None:
-                from revoker.aws.passthrough import PassThrough  # noqa: PLC0415 - only on revokes
+    @cached_property
+    def api(self) -> HttpApi:
+        """``/revoke``, ``/introspect`` and ``/admin``, as the service serves them."""
+        from revoker.app.access import Access, Credentials, FailureLimiter  # noqa: PLC0415
+        from revoker.app.http_api import HttpApi  # noqa: PLC0415
 
-                self._passthrough = PassThrough(
-                    self.config,
-                    user_pool_id=self.settings.cognito_user_pool_id,
-                    clients=self.clients,
-                    clock=self.clock,
-                )
-            return self._passthrough
+        settings = self.settings
+        access = Access(
+            Credentials(self._admin_token(), settings.introspect_clients),
+            FailureLimiter(clock=self.clock, max_failures=settings.auth_failures_per_minute),
+            realm=settings.realm,
+        )
+        hands_on = self.passthrough is not None and settings.passthrough_cognito
+        return HttpApi(
+            self.revoker.operations,
+            access,
+            refresh_tokens=self._revoke_refresh_token if hands_on else None,
+        )
 
-    def admin_token(self) -> str | None:
-        """The admin credential: the environment's, or the secret's (read once)."""
-        arn = self.config.admin_token_secret_arn
-        with self._lock:
-            if self._admin_token is None and arn:
+    def _revoke_refresh_token(self, token: str, client_id: str | None) -> None:
+        """Cognito RevokeToken for a refresh token (opaque to us: only Cognito can revoke it)."""
+        if client_id is None:
+            audience = self.settings.audience
+            client_id = audience[0] if audience is not None and len(audience) == 1 else None
+        if client_id is None:
+            raise BadRequest("a refresh token needs the form field 'client_id'")
+        assert self.passthrough is not None  # noqa: S101 - only handed on with a pass-through
+        self.passthrough.revoke_refresh_token(token, client_id)
+
+    def _admin_token(self) -> str | None:
+        """The admin credential: the environment's, or the secret's (read once), held to the
+        same rules as the service's (16 printable characters at least)."""
+        token = self.settings.admin_token
+        arn = self.settings.admin_token_secret_arn
+        if token is None and arn:
+            try:
+                secret = self.clients.get("secretsmanager").get_secret_value(SecretId=arn)
+            except aws_errors() as exc:
+                log.warning("reading the admin token secret failed: %s", aws_error_code(exc))
+                return None
+            value = secret.get("SecretString")
+            token = value.strip() if isinstance(value, str) and value.strip() else None
+            if token is not None:
                 try:
-                    secret = self.clients.get("secretsmanager").get_secret_value(SecretId=arn)
-                except aws_errors() as exc:
-                    log.warning("reading the admin token secret failed: %s", aws_error_code(exc))
+                    self.settings.replace(admin_token=token)
+                except ConfigurationError as exc:
+                    log.error("the admin token secret is not usable, the admin API is off: %s", exc)  # noqa: TRY400
                     return None
-                value = secret.get("SecretString")
-                self._admin_token = value.strip() if isinstance(value, str) and value else None
-            return self._admin_token
+        return token
 
     def close(self) -> None:
-        self.registry.close()
+        self.revoker.close()
 
 
 def build_runtime(
@@ -116,38 +150,23 @@ def build_runtime(
     clients: AwsClients | None = None,
 ) -> Runtime:
     """Build a runtime from the environment (``os.environ`` unless given)."""
-    # The core is imported here, not at module import, so a handler's import stays light.
-    from revoker.app.settings import Settings, build_verifier  # noqa: PLC0415
+    # The rest is imported here, not at module import, so a handler's import stays light.
+    from revoker.app.compose import Revoker  # noqa: PLC0415
+    from revoker.app.sources import load_settings  # noqa: PLC0415
+    from revoker.aws import passthrough  # noqa: PLC0415
     from revoker.aws.jwks_fetch import UrllibJwksFetcher  # noqa: PLC0415
-    from revoker.core.authorizer import Authorizer  # noqa: PLC0415
-    from revoker.core.clock import SystemClock  # noqa: PLC0415
-    from revoker.core.registry import Registry, RegistryLimits, open_store  # noqa: PLC0415
 
     env = os.environ if environ is None else environ
     if not env.get("REVOKER_STORE"):
         raise ConfigurationError("REVOKER_STORE is required on AWS, e.g. dynamodb://TABLE")
-    settings = Settings.from_env(env)
-    config = AwsConfig.from_env(env)
-    clock = clock or SystemClock()
+    settings = load_settings(environ=env, config=None)
     fetcher = fetcher or UrllibJwksFetcher(timeout_seconds=settings.jwks_timeout_seconds)
-    verifier = build_verifier(settings, fetcher=fetcher, clock=clock)
-    limits = RegistryLimits(max_token_lifetime_seconds=settings.max_token_lifetime_seconds)
-    registry = Registry(
-        open_store(settings.store_url),
-        clock=clock,
-        limits=limits,
-        max_staleness_seconds=settings.max_staleness_seconds,
-        fail_open=settings.fail_open,
+    revoker = Revoker.from_settings(settings, fetcher=fetcher, clock=clock, effects=False)
+    clients = clients or AwsClients(region=settings.region)
+    installed = (
+        passthrough.install(revoker, clients=clients) if passthrough.wanted(settings) else None
     )
-    authorizer = Authorizer(verifier, registry, cache_size=settings.cache_size, clock=clock)
-    return Runtime(
-        settings=settings,
-        config=config,
-        authorizer=authorizer,
-        registry=registry,
-        clients=clients or AwsClients(region=settings.region),
-        clock=clock,
-    )
+    return Runtime(revoker=revoker, clients=clients, passthrough=installed)
 
 
 _lock = threading.Lock()

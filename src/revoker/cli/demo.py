@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import jwt
 
-from revoker.app.settings import Settings, build_verifier
-from revoker.core.authorizer import Authorizer
-from revoker.core.registry import Registry, RuleKind, open_store
+from revoker.app.compose import Revoker
+from revoker.app.operations import Operations
+from revoker.app.settings import Settings
 from revoker.devissuer import DevIssuerServer, DevUser
 
 __all__ = ["run_demo"]
@@ -127,16 +127,16 @@ class Row:
 class Scenario:
     """Runs the steps and records one row per token shown."""
 
-    def __init__(self, stock: StockVerifier, authorizer: Authorizer) -> None:
+    def __init__(self, stock: StockVerifier, operations: Operations) -> None:
         self.stock = stock
-        self.authorizer = authorizer
+        self.operations = operations
         self.rows: list[Row] = []
 
     def show(
         self, step: str, label: str, token: str, *, stock: bool, allowed: bool, reason: str
     ) -> None:
         stock_accepts = self.stock.accepts(token)
-        decision = self.authorizer.check(token)
+        decision = self.operations.check(token)
         ok = stock_accepts == stock and decision.allowed == allowed and decision.reason == reason
         self.rows.append(
             Row(
@@ -167,7 +167,7 @@ def _print_table(rows: list[Row], out: Callable[[str], None]) -> None:
         )
 
 
-def _scenario(api: CognitoApi, registry: Registry, s: Scenario) -> None:
+def _scenario(api: CognitoApi, s: Scenario) -> None:
     user, password = "alice", "alice-password"
 
     # 1-2. Log in and call the API with both tokens.
@@ -178,7 +178,7 @@ def _scenario(api: CognitoApi, registry: Registry, s: Scenario) -> None:
 
     # 3. Sign out: RevokeToken at the issuer, and revoker revokes the family.
     api.revoke_token(first["RefreshToken"])
-    s.authorizer.revoke_token(first["AccessToken"], actor="demo", reason="user signed out")
+    s.operations.revoke_by_possession(first["AccessToken"], actor="demo", reason="signed out")
     refused = api.refresh(first["RefreshToken"]) is None
     s.note("3 RevokeToken + revoker revokes the family", "refresh token #1 refused by the issuer",
            ok=refused)  # fmt: skip
@@ -192,7 +192,7 @@ def _scenario(api: CognitoApi, registry: Registry, s: Scenario) -> None:
     # 6. A family revoked in revoker alone (the issuer still honours its refresh
     #    token): tokens refreshed afterwards carry the same origin_jti and are denied.
     second = api.login(user, password)
-    s.authorizer.revoke_token(second["IdToken"], actor="demo", reason="session killed by admin")
+    s.operations.revoke_by_possession(second["IdToken"], actor="demo", reason="session killed")
     refreshed = api.refresh(second["RefreshToken"])
     if refreshed is None:
         s.note("6 refresh after a revoker-only revoke", "the issuer refused", ok=False)
@@ -212,8 +212,9 @@ def _scenario(api: CognitoApi, registry: Registry, s: Scenario) -> None:
     sub = str(jwt.decode(third["IdToken"], options={"verify_signature": False})["sub"])
     issuer = str(jwt.decode(third["IdToken"], options={"verify_signature": False})["iss"])
     cutoff = time.time()
-    registry.revoke(RuleKind.SUBJECT, sub, issuer=issuer, cutoff=cutoff,
-                    reason="global sign-out", actor="demo")  # fmt: skip
+    body = {"kind": "subject", "value": sub, "issuer": issuer, "cutoff": cutoff,
+            "reason": "global sign-out"}  # fmt: skip
+    s.operations.create_rule(body, actor="demo")
     s.show("8 GlobalSignOut + subject rule", "ID token #3", third["IdToken"],
            stock=True, allowed=False, reason="revoked_subject")  # fmt: skip
     s.show("", "access token #3", third["AccessToken"],
@@ -238,20 +239,17 @@ def run_demo(*, store_url: str | None = None, out: Callable[[str], None] = print
         settings = Settings(
             issuers=(server.issuer,), audience=(client_id,), token_use="any", store_url=url
         )
-        registry = Registry(open_store(url))
         api = CognitoApi(server.url, client_id)
         try:
-            registry.sync()
-            authorizer = Authorizer(build_verifier(settings), registry)
-            scenario = Scenario(
-                StockVerifier(server.issuer, server.jwks_url, client_id), authorizer
-            )
-            out(f"issuer: {server.issuer}   store: {url}")
-            out("")
-            _scenario(api, registry, scenario)
+            with Revoker.from_settings(settings) as revoker:
+                revoker.start(follow=False)
+                stock = StockVerifier(server.issuer, server.jwks_url, client_id)
+                scenario = Scenario(stock, revoker.operations)
+                out(f"issuer: {server.issuer}   store: {url}")
+                out("")
+                _scenario(api, scenario)
         finally:
             api.close()
-            registry.close()
     _print_table(scenario.rows, out)
     passed = all(row.ok for row in scenario.rows)
     out("")

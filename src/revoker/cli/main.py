@@ -1,9 +1,13 @@
-"""The ``revoker`` command.
+"""The ``revoker`` command: a transport that turns commands into the application's operations.
 
-Every option can also come from a ``REVOKER_*`` environment variable and from
-``revoker.toml`` (``--config``); the command line wins over the environment,
-which wins over the file. Errors print one line and exit non-zero: 1 for a
-denied token or a failed operation, 2 for bad usage or configuration.
+Every setting option is generated from the settings declaration and can also
+come from its ``REVOKER_*`` environment variable and from ``revoker.toml``
+(``--config``); the command line wins over the environment, which wins over the
+file. Errors print one line and exit non-zero: 1 for a denied token or a failed
+operation, 2 for bad usage or configuration. Values printed for a person
+(rules, audit lines, claims) have control characters escaped: a newline in a
+rule's reason cannot forge an audit line, nor an escape sequence reach the
+terminal.
 """
 
 from __future__ import annotations
@@ -14,17 +18,16 @@ import json
 import logging
 import math
 import sys
-import tomllib
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from revoker.cli.options import core_settings, store_option, verification_options
+from revoker.cli.options import CONFIG_KEY, setting_options, settings_from
 from revoker.core.errors import RevokerError
 
 if TYPE_CHECKING:
-    from revoker.core.registry import Registry, Rule
+    from revoker.app.compose import Revoker
+    from revoker.core.registry import Rule
 
 
 EXIT_DENIED = 1
@@ -45,33 +48,20 @@ class RevokerGroup(click.Group):
             ctx.exit(EXIT_USAGE)
 
 
-def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    path = Path(value) if value else Path("revoker.toml")
-    if not path.exists():
-        if value:
-            raise click.BadParameter(f"{path} does not exist")
-        return None
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise click.BadParameter(f"{path}: {exc}") from exc
-    section = data.get("revoker", data)
-    # Keys use the flag names with underscores; each command sees all of them.
-    defaults = {k.replace("-", "_"): v for k, v in section.items()}
-    ctx.default_map = dict.fromkeys(("check", "serve", "revoke", "lift", "rules"), defaults)
-    ctx.default_map.update({"audit": defaults, "prune": defaults, "issuer": defaults})
-    return value
+def _remember_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    # The file is read (and checked) by each command's settings loader.
+    if value:
+        ctx.meta[CONFIG_KEY] = value
 
 
 @click.group(cls=RevokerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     type=click.Path(dir_okay=False),
-    callback=_load_config,
+    callback=_remember_config,
     is_eager=True,
     expose_value=False,
-    envvar="REVOKER_CONFIG",
-    help="A revoker.toml to read defaults from (default: ./revoker.toml when present).",
+    help="A revoker.toml to read settings from (else REVOKER_CONFIG, else ./revoker.toml).",
 )
 @click.version_option(package_name="revoker")
 def main() -> None:
@@ -88,13 +78,14 @@ def _quiet_driver_logs() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def open_registry(store_url: str) -> Registry:
-    from revoker.core.registry import Registry, open_store  # noqa: PLC0415 - keep --help fast
+def rules_revoker(options: dict[str, Any]) -> Revoker:
+    """The registry of the configured store, synced, for commands that never verify."""
+    from revoker.app.compose import Revoker  # noqa: PLC0415 - keep --help fast
 
     _quiet_driver_logs()
-    registry = Registry(open_store(store_url))
-    registry.sync()
-    return registry
+    revoker = Revoker.for_rules(settings_from(options))
+    revoker.registry.sync()
+    return revoker
 
 
 def parse_time(value: str) -> float:
@@ -129,14 +120,24 @@ def _iso(ts: float | None) -> str:
     )
 
 
+def shown(text: str) -> str:
+    """``text`` as a terminal may print it: control characters (newlines, escapes) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
+
+
 def _echo_rule(rule: Rule, *, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rule.to_dict(), sort_keys=True))
         return
     cutoff = f" cutoff={_iso(rule.cutoff)}" if rule.cutoff is not None else ""
     click.echo(
-        f"{rule.id}  {rule.kind}  {rule.value}  issuer={rule.issuer or '*'}{cutoff}"
-        f"  expires={_iso(rule.expires_at)}  actor={rule.actor}  reason={rule.reason!r}"
+        f"{rule.id}  {rule.kind}  {shown(rule.value)}  issuer={shown(rule.issuer or '*')}{cutoff}"
+        f"  expires={_iso(rule.expires_at)}  actor={shown(rule.actor)}"
+        f"  reason={shown(repr(rule.reason))}"
     )
 
 
@@ -161,41 +162,42 @@ def _read_token(token: str) -> str:
 
 @main.command()
 @click.argument("token")
-@verification_options
-@store_option
+@setting_options("verification", names=("store_url",))
 @click.option(
     "--no-revocation",
     is_flag=True,
     help="Verify only: do not consult the store (stateless, like plain JWT libraries).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
-def check(token: str, store_url: str, no_revocation: bool, as_json: bool, **options: Any) -> None:
+def check(token: str, no_revocation: bool, as_json: bool, **options: Any) -> None:
     """Verify TOKEN ('-' reads stdin), match the store's rules, and report the decision:
     exit 0 allowed, 1 denied."""
-    from revoker.app.settings import build_verifier  # noqa: PLC0415
+    from revoker.app.compose import Revoker, build_verifier  # noqa: PLC0415
+    from revoker.app.operations import Operations  # noqa: PLC0415
     from revoker.core.authorizer import Authorizer  # noqa: PLC0415
 
-    settings = core_settings(options, store_url=store_url)
-    registry = None if no_revocation else open_registry(store_url)
-    authorizer = Authorizer(build_verifier(settings), registry)
-    decision = authorizer.check(_read_token(token))
-    claims = dict(decision.claims) if decision.claims is not None else None
+    settings = settings_from(options)
+    if no_revocation:
+        decision = Authorizer(build_verifier(settings)).check(_read_token(token))
+    else:
+        _quiet_driver_logs()
+        with Revoker.from_settings(settings) as revoker:
+            revoker.start(follow=False)
+            decision = revoker.operations.check(_read_token(token))
     if as_json:
-        payload: dict[str, Any] = {"allowed": decision.allowed, "reason": decision.reason}
-        payload["claims"] = claims
-        payload["rule"] = decision.rule.to_dict() if decision.rule else None
-        click.echo(json.dumps(payload, sort_keys=True))
+        click.echo(json.dumps(Operations.decision_document(decision), sort_keys=True))
     else:
         click.echo(f"decision: {'allowed' if decision.allowed else 'denied'}")
         click.echo(f"reason:   {decision.reason}")
+        if decision.detail:
+            click.echo(f"detail:   {shown(decision.detail)}")
         if decision.rule is not None:
-            click.echo(f"rule:     {decision.rule.id} ({decision.rule.kind} {decision.rule.value})")
-        if claims is not None:
+            rule = decision.rule
+            click.echo(f"rule:     {rule.id} ({rule.kind} {shown(rule.value)})")
+        if decision.claims is not None:
             click.echo("claims:")
-            for name, value in sorted(claims.items()):
-                click.echo(f"  {name}: {json.dumps(value)}")
-    if registry is not None:
-        registry.close()
+            for name, value in sorted(decision.claims.items()):
+                click.echo(f"  {shown(name)}: {shown(json.dumps(value, ensure_ascii=False))}")
     sys.exit(0 if decision.allowed else EXIT_DENIED)
 
 
@@ -214,7 +216,7 @@ def check(token: str, store_url: str, no_revocation: bool, as_json: bool, **opti
 @click.option("--issuer", "scope_issuer", help="Scope the rule to tokens of this issuer.")
 @click.option("--reason", default="", help="Why: kept in the rule and the audit log.")
 @click.option("--actor", default=None, help="Who: default cli:$USER.")
-@store_option
+@setting_options(names=("store_url",))
 @click.option("--json", "as_json", is_flag=True, help="Print the rule as JSON.")
 def revoke(
     *,
@@ -225,22 +227,19 @@ def revoke(
     scope_issuer: str | None,
     reason: str,
     actor: str | None,
-    store_url: str,
     as_json: bool,
+    **options: Any,
 ) -> None:
     """Revoke every token that matches KIND VALUE, and print the rule."""
-    from revoker.core.registry import RuleKind  # noqa: PLC0415
+    from revoker.app.operations import RuleEvent  # noqa: PLC0415
 
-    registry = open_registry(store_url)
-    with registry:
-        rule = registry.revoke(
-            RuleKind(kind),
-            value,
-            issuer=scope_issuer,
-            cutoff=parse_time(cutoff) if cutoff else None,
-            expires_at=parse_time(expires_at) if expires_at else None,
-            reason=reason,
-            actor=actor or _default_actor(),
+    body: dict[str, Any] = {"kind": kind, "value": value, "reason": reason}
+    for name, given in (("cutoff", cutoff), ("expires_at", expires_at), ("issuer", scope_issuer)):
+        if given is not None:
+            body[name] = given
+    with rules_revoker(options) as revoker:
+        rule = revoker.operations.create_rule(
+            body, actor=actor or _default_actor(), event=RuleEvent("cli")
         )
     _echo_rule(rule, as_json=as_json)
 
@@ -249,13 +248,12 @@ def revoke(
 @click.argument("rule_id")
 @click.option("--reason", default="", help="Why the rule is lifted (audited).")
 @click.option("--actor", default=None, help="Who: default cli:$USER.")
-@store_option
+@setting_options(names=("store_url",))
 @click.option("--json", "as_json", is_flag=True)
-def lift(rule_id: str, reason: str, actor: str | None, store_url: str, as_json: bool) -> None:
+def lift(rule_id: str, reason: str, actor: str | None, as_json: bool, **options: Any) -> None:
     """Lift rule RULE_ID: tokens it matched are allowed again."""
-    registry = open_registry(store_url)
-    with registry:
-        rule = registry.lift(rule_id, actor=actor or _default_actor(), reason=reason)
+    with rules_revoker(options) as revoker:
+        rule = revoker.operations.lift_rule(rule_id, reason=reason, actor=actor or _default_actor())
     if not as_json:
         click.echo("lifted:")
     _echo_rule(rule, as_json=as_json)
@@ -269,7 +267,7 @@ def lift(rule_id: str, reason: str, actor: str | None, store_url: str, as_json: 
 @click.option("--include-expired", is_flag=True)
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0)
-@store_option
+@setting_options(names=("store_url",))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def rules(
     *,
@@ -279,15 +277,14 @@ def rules(
     include_expired: bool,
     limit: int,
     offset: int,
-    store_url: str,
     as_json: bool,
+    **options: Any,
 ) -> None:
     """List the active rules (filters combine)."""
     from revoker.core.registry import RuleFilter, RuleKind  # noqa: PLC0415
 
-    registry = open_registry(store_url)
-    with registry:
-        found = registry.rules(
+    with rules_revoker(options) as revoker:
+        found = revoker.registry.rules(
             RuleFilter(
                 kind=RuleKind(kind) if kind else None,
                 value=value,
@@ -307,41 +304,48 @@ def rules(
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 @click.option("--since", "since_seq", type=click.IntRange(0), default=0,
               help="Only entries after this sequence number.")  # fmt: skip
-@store_option
+@setting_options(names=("store_url",))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def audit(limit: int, since_seq: int, store_url: str, as_json: bool) -> None:
+def audit(limit: int, since_seq: int, as_json: bool, **options: Any) -> None:
     """Show the audit log: who revoked or lifted what, when and why."""
-    registry = open_registry(store_url)
-    with registry:
-        entries = registry.audit(limit=limit, since_seq=since_seq)
+    with rules_revoker(options) as revoker:
+        entries = revoker.registry.audit(limit=limit, since_seq=since_seq)
     for entry in entries:
         if as_json:
             click.echo(json.dumps(entry.to_dict(), sort_keys=True))
         else:
             click.echo(
                 f"{entry.seq:>6}  {_iso(entry.at)}  {entry.action:<6}  {entry.kind:<8} "
-                f"{entry.value}  by {entry.actor}  rule={entry.rule_id}  reason={entry.reason!r}"
+                f"{shown(entry.value)}  by {shown(entry.actor)}  rule={shown(entry.rule_id)}"
+                f"  reason={shown(repr(entry.reason))}"
             )
 
 
 @main.command()
-@store_option
-def prune(store_url: str) -> None:
+@setting_options(names=("store_url",))
+def prune(**options: Any) -> None:
     """Delete rules past their expires_at."""
-    registry = open_registry(store_url)
-    with registry:
-        count = registry.prune()
+    with rules_revoker(options) as revoker:
+        count = revoker.registry.prune()
     click.echo(f"pruned {count} rule(s)")
 
 
 @main.command()
-@store_option
-def migrate(store_url: str) -> None:
-    """Create or upgrade the store's schema (PostgreSQL); other stores set themselves up."""
-    from revoker.core.registry.migrations import migrate as run_migrations  # noqa: PLC0415
+@setting_options(names=("store_url",))
+@click.option(
+    "--max-token-lifetime",
+    "record_lifetime",
+    help="Also record this maximum token lifetime (e.g. 2d) in the store: the lifetime every "
+    "rule is written for and every verifier must stay within.",
+)
+def migrate(record_lifetime: str | None, **options: Any) -> None:
+    """Create or upgrade the store's schema (PostgreSQL); other stores set themselves up.
+    With --max-token-lifetime, change the lifetime the store records."""
+    from revoker.app.migrate import migrate as run_migrations  # noqa: PLC0415
 
     _quiet_driver_logs()
-    click.echo(run_migrations(store_url))
+    for line in run_migrations(settings_from(options), record_lifetime=record_lifetime):
+        click.echo(line)
 
 
 @main.command()
@@ -415,11 +419,35 @@ def issuer(
     default=None,
     help="Store for the demo's rules (default: a fresh SQLite file in a temp dir).",
 )
-def demo(store_url: str | None) -> None:  # fmt: skip
+def demo(store_url: str | None) -> None:
     """The seed's scenario end to end: logout that really logs out. Exit 0 if every step held."""
     from revoker.cli.demo import run_demo  # noqa: PLC0415
 
     sys.exit(0 if run_demo(store_url=store_url) else EXIT_DENIED)
+
+
+@main.command("settings")
+@click.option("--markdown", is_flag=True, help="As the markdown tables the docs hold.")
+@click.option(
+    "--group",
+    type=click.Choice(["verification", "registry", "service", "aws"]),
+    help="Only this group's settings.",
+)
+def settings_command(markdown: bool, group: str | None) -> None:
+    """Every setting: its revoker.toml key, environment variable, flag, default and meaning."""
+    from revoker.app.settings import GROUPS, specs  # noqa: PLC0415
+    from revoker.app.settings_docs import settings_table  # noqa: PLC0415
+
+    for name, title in GROUPS.items():
+        if group not in (None, name):
+            continue
+        if markdown:
+            click.echo(f"### {title}\n\n{settings_table(name)}")
+            continue
+        click.echo(f"{title}:")
+        for found in specs(name):
+            flag = f" {found.flag}" if found.flag else ""
+            click.echo(f"  {found.name} ({found.env[0]}{flag}): {found.help}")
 
 
 def _attach_serve() -> None:

@@ -1,5 +1,11 @@
-"""Command-line options shared by `revoker check` and `revoker serve`, and how they
-become ``Settings``: one definition, so the two commands cannot drift apart.
+"""Click options generated from the settings declaration, and their way back into ``Settings``.
+
+``setting_options("verification", "registry")`` adds one option per setting of
+those groups (or of the names given), each named after its setting, with the
+declaration's flag, help and metavar; ``--help`` shows the environment variable
+and the default. The options carry raw text (click parses nothing): every value
+goes through ``load_settings``, which parses flags, the environment and
+``revoker.toml`` with the same parser, in that order of precedence.
 
 Imports only click and revoker's light modules (no web framework).
 """
@@ -7,86 +13,61 @@ Imports only click and revoker's light modules (no web framework).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from revoker.app.settings import DEFAULT_STORE_URL, Settings
-from revoker.core.errors import ConfigurationError
+from revoker.app.setting_types import Flag
+from revoker.app.settings import Settings, Spec, spec, specs
+from revoker.app.sources import AUTO, load_settings
 
-__all__ = ["core_settings", "split_values", "store_option", "verification_options"]
+__all__ = ["CONFIG_KEY", "setting_options", "settings_from"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-
-def split_values(values: Iterable[str]) -> tuple[str, ...]:
-    """Repeated flags, or comma-separated values from one environment variable."""
-    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+#: Where the group's ``--config`` leaves the file for its commands (``ctx.meta``).
+CONFIG_KEY = "revoker.config"
 
 
-def store_option(func: F) -> F:
+def _option(found: Spec) -> Callable[[F], F]:
+    assert found.flag is not None  # noqa: S101 - only specs with a flag get here
+    default = "(secret)" if found.secret and found.default else found.parser.show(found.default)
+    shown = f"[env: {found.env[0]}; default: {default}]"
+    help_text = f"{found.help} {shown}"
+    if isinstance(found.parser, Flag):
+        name = found.flag.removeprefix("--")
+        return click.option(f"{found.flag}/--no-{name}", found.name, default=None, help=help_text)
     return click.option(
-        "--store",
-        "store_url",
-        envvar="REVOKER_STORE",
-        default=DEFAULT_STORE_URL,
-        show_default=True,
-        help="Rule store URL: memory://, sqlite:///path, redis://…, postgresql://…, dynamodb://….",
-    )(func)
-
-
-def verification_options(func: F) -> F:
-    """--issuer, --jwks-url, --cognito-user-pool-id, --region, --audience, --token-use,
-    --algorithm and --leeway, each with its REVOKER_* environment variable."""
-    options = [
-        click.option("--issuer", "issuers", multiple=True, envvar="REVOKER_ISSUER",
-                     help="A trusted issuer (repeatable)."),
-        click.option("--jwks-url", envvar="REVOKER_JWKS_URL",
-                     help="Fetch keys here instead of by OIDC discovery."),
-        click.option("--cognito-user-pool-id", envvar="REVOKER_COGNITO_USER_POOL_ID",
-                     help="Trust this Cognito user pool (issuer and JWKS derived)."),
-        click.option("--region", envvar=["REVOKER_REGION", "AWS_REGION"],
-                     help="The Cognito pool's AWS region."),
-        click.option("--audience", "audiences", multiple=True, envvar="REVOKER_AUDIENCE",
-                     help="Accepted aud / client_id (repeatable); '*' skips the check."),
-        click.option("--token-use", type=click.Choice(["id", "access", "any"]),
-                     envvar="REVOKER_TOKEN_USE", default="any", show_default=True,
-                     help="Accept ID tokens, access tokens, or both (as API Gateway does)."),
-        click.option("--algorithm", "algorithms", multiple=True, envvar="REVOKER_ALGORITHMS",
-                     help="Allowed signature algorithms (default RS256)."),
-        click.option("--leeway", "leeway_seconds", type=click.FloatRange(0, 300), default=5.0,
-                     show_default=True, envvar="REVOKER_LEEWAY_SECONDS",
-                     help="Clock leeway, seconds."),
-    ]  # fmt: skip
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def core_settings(
-    options: dict[str, Any],
-    *,
-    extra_issuers: tuple[str, ...] = (),
-    default_audiences: tuple[str, ...] = (),
-    **fields: Any,
-) -> Settings:
-    """The verification options (as click passes them) as ``Settings``; ``fields`` add the rest.
-
-    The audience has no silent default: without one, a one-line ``ConfigurationError``.
-    """
-    audiences = split_values(options.get("audiences") or ()) or default_audiences
-    if not audiences:
-        raise ConfigurationError(
-            "give --audience CLIENT_ID (repeatable), or --audience '*' to skip the audience check"
-        )
-    return Settings(
-        issuers=(*split_values(options.get("issuers") or ()), *extra_issuers),
-        jwks_url=options.get("jwks_url"),
-        cognito_user_pool_id=options.get("cognito_user_pool_id"),
-        region=options.get("region"),
-        audience=None if audiences == ("*",) else audiences,
-        token_use=options.get("token_use") or "any",
-        algorithms=split_values(options.get("algorithms") or ()) or ("RS256",),
-        leeway_seconds=float(options.get("leeway_seconds", 5.0)),
-        **fields,
+        found.flag,
+        found.name,
+        multiple=found.parser.many,
+        default=None,
+        metavar=found.parser.metavar,
+        help=help_text,
     )
+
+
+def setting_options(*groups: str, names: Iterable[str] = ()) -> Callable[[F], F]:
+    """Add the options of these setting groups (and of these setting names)."""
+    chosen = [found for found in specs() if found.group in groups and found.flag is not None]
+    chosen += [spec(name) for name in names if spec(name) not in chosen]
+
+    def decorate(func: F) -> F:
+        for found in reversed(chosen):
+            func = _option(found)(func)
+        return func
+
+    return decorate
+
+
+def settings_from(options: dict[str, Any], **overrides: Any) -> Settings:
+    """Settings from a command's setting options (popped from ``options``), the environment
+    and ``revoker.toml`` (``--config``, ``REVOKER_CONFIG`` or ./revoker.toml)."""
+    declared = {found.name for found in specs()}
+    flags = {name: options.pop(name) for name in list(options) if name in declared}
+    ctx = click.get_current_context(silent=True)
+    config: str | Path | None = AUTO
+    if ctx is not None:
+        config = ctx.find_root().meta.get(CONFIG_KEY, AUTO)
+    return load_settings(flags=flags, config=config, overrides=overrides)

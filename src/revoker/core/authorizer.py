@@ -63,6 +63,9 @@ class Authorizer:
         # raw token -> (verified token, the instant it stops being valid)
         self._cache: dict[str, tuple[VerifiedToken, float]] = {}
         self._leeway = verifier.policy.leeway_seconds
+        if registry is not None:
+            # The rules must outlive every token this verifier accepts (see Registry).
+            registry.require_lifetime(verifier.policy.max_lifetime_seconds)
 
     def check(self, token: str) -> Decision:
         """Decide on ``token``. Never raises for any token input."""
@@ -123,30 +126,28 @@ class Authorizer:
     def revoke_token(self, token: str, *, actor: str, reason: str = "") -> Rule:
         """Revoke a genuine token: its family when it has ``origin_jti``, else the token.
 
-        A token that does not verify revokes nothing: the ``TokenRejected`` error
-        is raised so the caller can say why.
+        Always makes sure the token's own rule exists, even when another rule (a subject
+        cut-off, a suspension) denies it now: that one may be lifted or expire while the
+        token is still alive. Idempotent: asking twice, or from many processes at once,
+        leaves one rule. A token that does not verify revokes nothing: the
+        ``TokenRejected`` error is raised so the caller can say why.
         """
-        from revoker.core.registry.rules import RuleKind, token_rule_value  # noqa: PLC0415 - optional
+        return self.revoke_verified(self.verify(token), actor=actor, reason=reason)[0]
+
+    def revoke_verified(
+        self, verified: VerifiedToken, *, actor: str, reason: str = ""
+    ) -> tuple[Rule, bool]:
+        """``revoke_token`` for a token already verified; the rule and whether it is new."""
+        from revoker.core.registry.rules import self_revocation  # noqa: PLC0415 - optional
 
         registry = self._require_registry()
-        verified = self.verifier.verify(token)
-        existing = registry.match(verified.claims, verified.header, token)
-        if existing is not None:
-            return existing
-        limits = registry.limits
-        if verified.origin_jti is not None:
-            return registry.revoke(
-                RuleKind.FAMILY,
-                verified.origin_jti,
-                issuer=verified.issuer,
-                reason=reason,
-                actor=actor,
-            )
-        return registry.revoke(
-            RuleKind.TOKEN,
-            token_rule_value(verified.claims, token),
+        kind, value, expires_at = self_revocation(verified, registry.limits)
+        return registry.ensure(
+            kind,
+            value,
+            tag="self",
             issuer=verified.issuer,
-            expires_at=verified.expires_at + limits.prune_margin_seconds,
+            expires_at=expires_at,
             reason=reason,
             actor=actor,
         )

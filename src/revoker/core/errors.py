@@ -23,7 +23,17 @@ The tree::
     ├── StoreError                    503: the rule store failed an operation
     ├── ConfigurationError            exit 2: revoker was set up wrongly
     ├── InvalidRule                   400, exit 2: a rule (or a rule query) asked for with bad input
-    └── RuleNotFound                  404: no active rule has that id
+    │   └── DuplicateRule             a rule with that id is stored already
+    ├── RuleNotFound                  404: no active rule has that id
+    └── RequestRefused                4xx: a request to the service or a handler, refused
+        ├── BadRequest                400 invalid_request (and unsupported_token_type …)
+        ├── Unauthenticated           401 with its WWW-Authenticate challenge
+        ├── Forbidden                 403 (admin_disabled, insufficient_scope)
+        ├── NotFound                  404 not_found
+        ├── MethodNotAllowed          405 method_not_allowed, with Allow
+        ├── PayloadTooLarge           413 request_too_large
+        ├── UnsupportedMediaType      415 invalid_request
+        └── Throttled                 429 too_many_requests, with Retry-After
 
 Every transport maps any of them with one rule (``revoker.app.answers``): read
 ``reason``, ``http_status`` and ``exit_code`` off the class, and ``detail`` (the
@@ -36,26 +46,37 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "CANNOT_DECIDE",
     "REASONS",
+    "BadRequest",
     "BadSignature",
     "CannotDecide",
     "ConfigurationError",
+    "DuplicateRule",
+    "Forbidden",
     "InvalidRule",
     "IssuedInFuture",
     "JwksUnavailable",
     "LifetimeTooLong",
     "MalformedToken",
+    "MethodNotAllowed",
     "MissingClaim",
+    "NotFound",
+    "PayloadTooLarge",
     "RegistryStale",
+    "RequestRefused",
     "RevokerError",
     "RuleNotFound",
     "StoreError",
+    "Throttled",
     "TokenExpired",
     "TokenNotYetValid",
     "TokenRejected",
     "TokenTooLarge",
+    "Unauthenticated",
     "UnknownKid",
     "UnsupportedAlgorithm",
+    "UnsupportedMediaType",
     "WrongAudience",
     "WrongIssuer",
     "WrongTokenUse",
@@ -174,6 +195,10 @@ class RegistryStale(CannotDecide):
     reason = "registry_stale"
 
 
+#: The reason codes that mean "cannot decide now" (a dependency is down), not "bad token".
+CANNOT_DECIDE: frozenset[str] = frozenset({JwksUnavailable.reason, RegistryStale.reason})
+
+
 class StoreError(RevokerError):
     """The rule store could not complete an operation (write, read, connect)."""
 
@@ -197,8 +222,77 @@ class InvalidRule(RevokerError, ValueError):
     exit_code = 2
 
 
+class DuplicateRule(InvalidRule):
+    """A rule with that id is stored already: an idempotent write found its own twin."""
+
+
 class RuleNotFound(RevokerError, LookupError):
     """No active rule has the id asked for."""
 
     reason = "rule_not_found"
     http_status = 404
+
+
+class RequestRefused(RevokerError):
+    """A request refused before any operation ran; ``error`` is its OAuth-style code and
+    ``headers`` what the answer must carry (a challenge, ``Allow``, ``Retry-After``)."""
+
+    reason = "invalid_request"
+    http_status = 400
+
+    def __init__(
+        self, description: str, *, error: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(description)
+        self.error = error or self.reason
+        self.headers = dict(headers or {})
+
+
+class BadRequest(RequestRefused):
+    """400: a parameter or a body the endpoint cannot take."""
+
+
+class Unauthenticated(RequestRefused):
+    """401: missing or wrong credentials; ``challenge`` goes into ``WWW-Authenticate``."""
+
+    reason = "unauthorized"
+    http_status = 401
+
+    def __init__(self, description: str, *, error: str, challenge: str) -> None:
+        super().__init__(description, error=error, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(RequestRefused):
+    reason = "forbidden"
+    http_status = 403
+
+
+class NotFound(RequestRefused):
+    reason = "not_found"
+    http_status = 404
+
+
+class MethodNotAllowed(RequestRefused):
+    reason = "method_not_allowed"
+    http_status = 405
+
+    def __init__(self, description: str, *, allow: tuple[str, ...]) -> None:
+        super().__init__(description, headers={"Allow": ", ".join(allow)})
+
+
+class PayloadTooLarge(RequestRefused):
+    reason = "request_too_large"
+    http_status = 413
+
+
+class UnsupportedMediaType(RequestRefused):
+    reason = "invalid_request"
+    http_status = 415
+
+
+class Throttled(RequestRefused):
+    reason = "too_many_requests"
+    http_status = 429
+
+    def __init__(self, description: str, *, retry_after: int) -> None:
+        super().__init__(description, headers={"Retry-After": str(retry_after)})

@@ -1,24 +1,19 @@
-"""The revoker HTTP service: forward-auth, RFC 7662 introspection, RFC 7009 revocation, admin API.
+"""The revoker HTTP service: a transport. Forward-auth, RFC 7662 introspection, RFC 7009
+revocation and the admin API, translated into the application layer's operations.
 
 Modules, one idea each:
 
-- ``config``: ``ServiceSettings`` (the core ``Settings`` plus host, port, credentials …)
-- ``credentials``: constant-time credential checks and the failed-auth rate limit
-- ``gate``: who may call /introspect, /revoke and /admin, and the 401/403/429 answers
-- ``state``: the live objects one worker serves from (authorizer, registry, metrics)
+- ``state``: the live objects one worker serves from (the composed ``Revoker``, the
+  access gates, the metrics, the shared ``HttpApi``)
 - ``forward_auth``: the raw-ASGI ``/auth`` fast path
-- ``oauth``: ``/introspect`` and ``/revoke``; ``admin``: ``/admin/…``; ``ops``: health, metrics
-- ``bodies``: bounded request bodies and JSON error responses
+- ``api_routes``: ``/introspect``, ``/revoke`` and ``/admin/…``, handed to ``app.http_api``
+- ``ops``: health, readiness, metrics, the OpenAPI document
+- ``bodies``: bounded request bodies, and answers as Starlette responses
 - ``openapi`` (and ``openapi_schemas``): the hand-written ``/openapi.json``
 - ``app``: the dispatcher in front of the Starlette app, and the worker factory
-- ``runner``: uvicorn, sockets, signals and the dev issuer; ``command``: the ``serve`` command
+- ``runner``: uvicorn, sockets, signals and the dev issuer (``revoker.cli.serve`` is the
+  command that runs it)
 
-Importing this package (or ``command``) loads no web framework: Starlette,
-uvicorn and prometheus-client are imported by the modules that serve.
+Importing this package loads no web framework: Starlette, uvicorn and
+prometheus-client are imported by the modules that serve.
 """
-
-from __future__ import annotations
-
-from revoker.service.config import ServiceSettings
-
-__all__ = ["ServiceSettings"]

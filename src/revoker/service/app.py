@@ -20,9 +20,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from revoker.service import admin, oauth, ops
+from revoker.app.settings import Settings
+from revoker.app.sources import SETTINGS_ENV
+from revoker.service import api_routes, ops
 from revoker.service.bodies import error_response
-from revoker.service.config import SETTINGS_ENV, ServiceSettings
 from revoker.service.forward_auth import ForwardAuth, Receive, Scope, Send
 from revoker.service.logs import configure_logging
 from revoker.service.state import ServiceState
@@ -51,7 +52,7 @@ class RevokerApp:
         await self.starlette(scope, receive, send)
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
+async def _http_error(_request: Request, exc: Exception) -> Response:
     # Starlette's own 404/405 answers, in the JSON shape of every other error.
     assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
@@ -70,7 +71,7 @@ def build_app(state: ServiceState) -> RevokerApp:
             await run_in_threadpool(state.close)
 
     starlette = Starlette(
-        routes=[*ops.routes, *oauth.routes, *admin.routes],
+        routes=[*ops.routes, *api_routes.routes],
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error},
     )
@@ -87,6 +88,6 @@ def build_app(state: ServiceState) -> RevokerApp:
 
 def create_app() -> RevokerApp:
     """uvicorn's factory in each worker process (``--workers`` > 1)."""
-    settings = ServiceSettings.from_json(os.environ[SETTINGS_ENV])
+    settings = Settings.from_json(os.environ[SETTINGS_ENV])
     configure_logging(settings.log_format, settings.log_level)
     return build_app(ServiceState.build(settings))

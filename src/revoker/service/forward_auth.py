@@ -27,13 +27,14 @@ from urllib.parse import quote
 
 from anyio import to_thread
 
+from revoker.app.identity import IDENTITY_HEADERS, Identity
+from revoker.app.logfields import fields
 from revoker.core.authorizer import Authorizer
 from revoker.core.errors import REASONS
 from revoker.core.tokens import token_fingerprint
-from revoker.service.logs import fields
 from revoker.service.metrics import MISSING_TOKEN, ServiceMetrics
 
-__all__ = ["IDENTITY_HEADERS", "INTERNAL_ERROR", "ForwardAuth", "identity_values"]
+__all__ = ["IDENTITY_HEADERS", "INTERNAL_ERROR", "ForwardAuth"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -42,14 +43,6 @@ Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("revoker.service.auth")
 
-IDENTITY_HEADERS = (
-    "X-Auth-Subject",
-    "X-Auth-Username",
-    "X-Auth-Groups",
-    "X-Auth-Scope",
-    "X-Auth-Client-Id",
-    "X-Auth-Token-Use",
-)
 #: The reason /auth gives when the check itself failed (a bug): it denies, never a 500.
 INTERNAL_ERROR = "internal_error"
 _IDENTITY_NAMES = tuple(name.lower().encode("ascii") for name in IDENTITY_HEADERS)
@@ -58,30 +51,6 @@ _NO_STORE = (b"cache-control", b"no-store")
 # Printable ASCII stays as it is; '%' and anything else is percent-encoded (UTF-8).
 _SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in "%")
 _HEADER_CACHE_SIZE = 10_000
-
-
-def _claim_text(value: Any, separator: str) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return separator.join(item for item in value if isinstance(item, str))
-    return ""
-
-
-def identity_values(claims: Mapping[str, Any]) -> tuple[str, ...]:
-    """The six identity values, in ``IDENTITY_HEADERS`` order, from Cognito or OIDC claims."""
-    username = claims.get("username") or claims.get("cognito:username")
-    groups = claims.get("cognito:groups", claims.get("groups"))
-    scope = claims.get("scope", claims.get("scp"))
-    client = claims.get("client_id") or claims.get("azp") or claims.get("aud")
-    return (
-        _claim_text(claims.get("sub"), ","),
-        _claim_text(username or claims.get("preferred_username"), ","),
-        _claim_text(groups, ","),
-        _claim_text(scope, " "),
-        _claim_text(client, ","),
-        _claim_text(claims.get("token_use"), ","),
-    )
 
 
 def _header_value(text: str) -> bytes:
@@ -229,7 +198,9 @@ class ForwardAuth:
     def _allowed_start(self, token: str, claims: Mapping[str, Any]) -> Message:
         identity = [
             (name, _header_value(value))
-            for name, value in zip(_IDENTITY_NAMES, identity_values(claims), strict=True)
+            for name, value in zip(
+                _IDENTITY_NAMES, Identity.from_claims(claims).values(), strict=True
+            )
         ]
         start = {"type": "http.response.start", "status": 200,
                  "headers": self._allowed_headers + identity}  # fmt: skip

@@ -13,23 +13,14 @@ import datetime as dt
 import json
 import logging
 import sys
-from collections.abc import Mapping
 from typing import Any, TextIO
+
+from revoker.app.logfields import fields, record_fields
 
 __all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "fields"]
 
-_FIELDS = "revoker_fields"
+# Call sites use ``fields`` from the application layer; re-exported for the service's own.
 _HANDLER_NAME = "revoker-service"
-
-
-def fields(**values: Any) -> dict[str, Any]:
-    """``extra=`` for a log call: the values appear as fields of the record."""
-    return {_FIELDS: values}
-
-
-def _record_fields(record: logging.LogRecord) -> Mapping[str, Any]:
-    values = getattr(record, _FIELDS, None)
-    return values if isinstance(values, Mapping) else {}
 
 
 def _timestamp(record: logging.LogRecord) -> str:
@@ -47,7 +38,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for name, value in _record_fields(record).items():
+        for name, value in record_fields(record).items():
             document.setdefault(name, value)
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
@@ -59,7 +50,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         parts = [_timestamp(record), record.levelname.lower(), record.name, record.getMessage()]
-        parts.extend(f"{name}={_text(value)}" for name, value in _record_fields(record).items())
+        parts.extend(f"{name}={_text(value)}" for name, value in record_fields(record).items())
         line = " ".join(parts)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import (
@@ -92,6 +92,12 @@ class ServiceMetrics:
             ("action",),
             registry=self.registry,
         )
+        self.revocations_refused = Counter(
+            "revoker_revocations_refused",
+            "Revocation requests that revoked nothing because the token was refused, by reason.",
+            ("reason",),
+            registry=self.registry,
+        )
         # Every reason up front, so a scrape shows each at 0 before it first happens.
         self._decisions = {endpoint: dict.fromkeys(REASONS, 0) for endpoint in ENDPOINTS}
         self._decisions["auth"][MISSING_TOKEN] = 0
@@ -103,8 +109,22 @@ class ServiceMetrics:
         return self._decisions[endpoint]
 
     def count_decision(self, endpoint: str, reason: str) -> None:
-        table = self._decisions[endpoint]
+        table = self._decisions.setdefault(endpoint, {})
         table[reason] = table.get(reason, 0) + 1
+
+    # -- the operations' Observer -------------------------------------------------
+
+    def decision(self, endpoint: str, reason: str) -> None:
+        self.count_decision(endpoint, reason)
+
+    def rule_change(self, action: Literal["revoke", "lift"]) -> None:
+        self.rule_changes.labels(action).inc()
+
+    def revocation_refused(self, reason: str) -> None:
+        self.revocations_refused.labels(reason).inc()
+
+    def credential_failure(self, endpoint: str) -> None:
+        self.credential_failures.labels(endpoint).inc()
 
     def watch(self, registry: Registry, verifier: Verifier) -> None:
         """Read the replica and the key caches at scrape time."""

@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from revoker.app.identity import IDENTITY_HEADERS
+from revoker.app.settings import Settings
 from revoker.core.registry import RuleKind
-from revoker.service.config import ServiceSettings
-from revoker.service.forward_auth import IDENTITY_HEADERS
 from revoker.service.openapi_schemas import HEADERS, SCHEMAS, SECURITY_SCHEMES, STRING, ref
 
 __all__ = ["openapi_document"]
@@ -132,7 +132,7 @@ _PATHS: dict[str, Any] = {
             "security": [{"adminBearer": []}],
             "requestBody": {"required": True, "content": {_JSON: {"schema": ref("NewRule")}}},
             "responses": {
-                "201": _json("The rule, durable in the store.", "Rule"),
+                "201": _json("The rule, durable in the store.", "RuleAnswer"),
                 "400": _error("Bad JSON, an unknown field or kind, or an invalid rule."),
                 **_ADMIN_DENIED,
                 "413": _LIMITED["413"],
@@ -161,6 +161,18 @@ _PATHS: dict[str, Any] = {
         },
     },
     "/admin/rules/{rule_id}": {
+        "get": {
+            "operationId": "get_rule",
+            "summary": "One rule, active or expired but not yet pruned.",
+            "security": [{"adminBearer": []}],
+            "parameters": [{"name": "rule_id", "in": "path", "required": True, "schema": STRING}],
+            "responses": {
+                "200": _json("The rule.", "RuleAnswer"),
+                "404": _error("No stored rule has this id."),
+                **_ADMIN_DENIED,
+                **_UNAVAILABLE,
+            },
+        },
         "delete": {
             "operationId": "lift_rule",
             "summary": "Lift a rule: tokens it matched are allowed again.",
@@ -170,13 +182,13 @@ _PATHS: dict[str, Any] = {
                 _query("reason", {"type": "string", "maxLength": 1024}, "Why (audited)."),
             ],
             "responses": {
-                "200": _json("The lifted rule.", "Rule"),
+                "200": _json("The lifted rule.", "RuleAnswer"),
                 "400": _error("A bad parameter."),
                 "404": _error("No active rule has this id."),
                 **_ADMIN_DENIED,
                 **_UNAVAILABLE,
             },
-        }
+        },
     },
     "/admin/audit": {
         "get": {
@@ -185,7 +197,7 @@ _PATHS: dict[str, Any] = {
             "security": [{"adminBearer": []}],
             "parameters": [
                 _query("limit", _PAGE),
-                _query("since", {"type": "integer", "minimum": 0}, "Entries after this seq."),
+                _query("since_seq", {"type": "integer", "minimum": 0}, "Entries after this seq."),
             ],
             "responses": {
                 "200": _json("Audit entries, oldest first.", "AuditList"),
@@ -257,7 +269,7 @@ _PATHS: dict[str, Any] = {
 }
 
 
-def openapi_document(settings: ServiceSettings | None = None) -> dict[str, Any]:
+def openapi_document(settings: Settings | None = None) -> dict[str, Any]:
     """The OpenAPI 3.0 document; a configured cookie shows as one more way to send the token."""
     document: dict[str, Any] = {
         "openapi": "3.0.3",

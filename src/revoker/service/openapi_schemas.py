@@ -82,6 +82,11 @@ SCHEMAS: dict[str, Any] = {
             "created_at": _NUMBER,
         },
     },
+    "RuleAnswer": {
+        "type": "object",
+        "required": ["rule"],
+        "properties": {"rule": ref("Rule")},
+    },
     "NewRule": {
         "type": "object",
         "required": ["kind", "value"],
@@ -135,6 +140,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "allowed": {"type": "boolean"},
             "reason": STRING,
+            "detail": STRING,
             "rule": {"allOf": [ref("Rule")], "nullable": True},
             "claims": {"type": "object", "nullable": True, "additionalProperties": True},
         },

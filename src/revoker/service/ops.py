@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from revoker.service.gate import state_of
+from revoker.service.api_routes import state_of
 from revoker.service.metrics import CONTENT_TYPE
 from revoker.service.openapi import openapi_document
 

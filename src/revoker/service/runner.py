@@ -26,11 +26,11 @@ from typing import Any, TextIO
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from revoker.cli.serve import settings_from_options
+from revoker.app.settings import Settings, redacted_url
+from revoker.app.sources import SETTINGS_ENV
 from revoker.core.errors import ConfigurationError
 from revoker.devissuer import DevIssuerServer
 from revoker.service.app import build_app
-from revoker.service.config import SETTINGS_ENV, ServiceSettings, redacted_url
 from revoker.service.logs import configure_logging
 from revoker.service.state import ServiceState
 
@@ -42,21 +42,24 @@ _GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
 def serve_forever(
-    options: dict[str, Any], *, dev_admin_token: str, out: TextIO | None = None
+    settings: Settings,
+    *,
+    check_config: bool = False,
+    dev_admin_token: str,
+    out: TextIO | None = None,
 ) -> None:
-    """``revoker serve`` with click's options; returns after a graceful shutdown."""
+    """``revoker serve`` with its settings; returns after a graceful shutdown."""
     out = out or sys.stdout
-    with _dev_issuer(options) as dev:
-        generated = dev is not None and not options.get("admin_token")
-        if generated:  # the dev session's curl examples need one; printed in the banner
-            options = {**options, "admin_token": dev_admin_token}
-        settings = settings_from_options(
-            options,
-            dev_issuer=dev.issuer if dev else None,
-            dev_client_id=dev.issuer_obj.client_id if dev else None,
-        )
-        if options.get("check_config"):
-            ServiceState.build(settings).close()  # opens the store: its URL must work too
+    with _dev_issuer(settings) as dev:
+        generated = dev is not None and settings.admin_token is None
+        if dev is not None:
+            settings = _trusting_dev_issuer(settings, dev, dev_admin_token if generated else None)
+        if check_config:
+            state = ServiceState.build(settings)  # opens the store: its URL must work too
+            try:
+                state.revoker.agree()
+            finally:
+                state.close()
             out.write(json.dumps(settings.describe(), indent=2, sort_keys=True) + "\n")
             return
         configure_logging(settings.log_format, settings.log_level)
@@ -67,12 +70,25 @@ def serve_forever(
             _serve_workers(settings, banner)
 
 
+def _trusting_dev_issuer(
+    settings: Settings, dev: DevIssuerServer, admin_token: str | None
+) -> Settings:
+    """The dev issuer is trusted too, gives the audience when none is set, and a dev
+    session without an admin token gets a generated one (printed in the banner)."""
+    changes: dict[str, Any] = {"issuers": (*settings.issuers, dev.issuer)}
+    if settings.audience == ():
+        changes["audience"] = (dev.issuer_obj.client_id,)
+    if admin_token is not None:
+        changes["admin_token"] = admin_token
+    return settings.replace(**changes)
+
+
 @contextlib.contextmanager
-def _dev_issuer(options: dict[str, Any]) -> Iterator[DevIssuerServer | None]:
-    if not options.get("dev_issuer"):
+def _dev_issuer(settings: Settings) -> Iterator[DevIssuerServer | None]:
+    if not settings.dev_issuer:
         yield None
         return
-    with DevIssuerServer(host="127.0.0.1", port=int(options.get("dev_issuer_port", 9000))) as dev:
+    with DevIssuerServer(host="127.0.0.1", port=settings.dev_issuer_port) as dev:
         yield dev
 
 
@@ -91,7 +107,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _config(settings: ServiceSettings, app: Any, *, factory: bool) -> uvicorn.Config:
+def _config(settings: Settings, app: Any, *, factory: bool) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         factory=factory,
@@ -108,9 +124,10 @@ def _config(settings: ServiceSettings, app: Any, *, factory: bool) -> uvicorn.Co
     )
 
 
-def _serve_one(settings: ServiceSettings, banner: _Banner) -> None:
+def _serve_one(settings: Settings, banner: _Banner) -> None:
     state = ServiceState.build(settings)
     try:
+        state.revoker.agree()  # a lifetime mismatch is one line, before the port is bound
         sock = bind_socket(settings.host, settings.port)
         with sock, _quiet_signals():
             banner.write(sock)
@@ -122,9 +139,13 @@ def _serve_one(settings: ServiceSettings, banner: _Banner) -> None:
         state.close()  # the lifespan closed it already, unless startup never ran
 
 
-def _serve_workers(settings: ServiceSettings, banner: _Banner) -> None:
+def _serve_workers(settings: Settings, banner: _Banner) -> None:
     # Build once here, only to fail early and in one line; each worker builds its own.
-    ServiceState.build(settings).close()
+    state = ServiceState.build(settings)
+    try:
+        state.revoker.agree()
+    finally:
+        state.close()
     sock = bind_socket(settings.host, settings.port)
     os.environ[SETTINGS_ENV] = settings.to_json()
     try:
@@ -159,7 +180,7 @@ class _Banner:
     """What ``revoker serve`` prints on stdout once its socket is bound."""
 
     out: TextIO
-    settings: ServiceSettings
+    settings: Settings
     dev: DevIssuerServer | None
     show_admin_token: bool
 
@@ -171,8 +192,8 @@ class _Banner:
         admin = "enabled" if settings.admin_enabled else "disabled (no --admin-token)"
         lines = [
             f"revoker serve: listening on {base} ({settings.workers} worker(s))",
-            f"  issuers:   {', '.join(settings.core.trusted_issuers())}",
-            f"  store:     {redacted_url(settings.core.store_url)}",
+            f"  issuers:   {', '.join(settings.trusted_issuers())}",
+            f"  store:     {redacted_url(settings.store_url)}",
             f"  admin API: {admin}",
         ]
         if self.dev is not None:

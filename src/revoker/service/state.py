@@ -1,9 +1,10 @@
-"""The live objects one worker serves from: authorizer, registry, credentials, limiter, metrics.
+"""The live objects one worker serves from: the composed ``Revoker``, the access gates, the
+metrics and the JSON API over the operations.
 
-``ServiceState.build(settings)`` does no network I/O beyond opening the store,
-so misconfiguration surfaces before a port is bound. ``start`` (the app's
-lifespan) syncs the replica, starts its poll thread and warms the key caches;
-``close`` stops the thread and closes the store.
+``ServiceState.build(settings)`` composes through ``Revoker.from_settings`` and does
+no network I/O beyond opening the store, so misconfiguration surfaces before a port
+is bound. ``start`` (the app's lifespan) agrees with the store, syncs the replica,
+starts its poll thread and warms the key caches; ``close`` stops and closes them.
 """
 
 from __future__ import annotations
@@ -11,15 +12,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from revoker.app.settings import build_verifier
+from revoker.app.access import Access, Credentials, FailureLimiter
+from revoker.app.compose import Revoker
+from revoker.app.http_api import HttpApi
+from revoker.app.settings import Settings
 from revoker.core.authorizer import Authorizer
 from revoker.core.clock import Clock, SystemClock
-from revoker.core.errors import JwksUnavailable
 from revoker.core.jwks import JwksFetcher
-from revoker.core.registry import Registry, RegistryLimits, open_store
-from revoker.service.config import ServiceSettings
-from revoker.service.credentials import Credentials, FailureLimiter
-from revoker.service.logs import fields
+from revoker.core.registry import Registry
 from revoker.service.metrics import ServiceMetrics
 
 __all__ = ["ServiceState"]
@@ -31,82 +31,72 @@ log = logging.getLogger("revoker.service")
 class ServiceState:
     """Everything a request handler needs, built once per worker."""
 
-    settings: ServiceSettings
-    authorizer: Authorizer
-    registry: Registry
-    credentials: Credentials
-    limiter: FailureLimiter
+    settings: Settings
+    revoker: Revoker
+    access: Access
     metrics: ServiceMetrics
+    api: HttpApi
     clock: Clock
-    closed: bool = False
 
     @classmethod
     def build(
         cls,
-        settings: ServiceSettings,
+        settings: Settings,
         *,
         fetcher: JwksFetcher | None = None,
         clock: Clock | None = None,
         registry: Registry | None = None,
     ) -> ServiceState:
         """Build from settings; tests pass a fetcher, a frozen clock or a ready registry."""
-        core = settings.core
         clock = clock or SystemClock()
-        verifier = build_verifier(core, fetcher=fetcher, clock=clock)
-        if registry is None:
-            registry = Registry(
-                open_store(core.store_url),
-                clock=clock,
-                limits=RegistryLimits(max_token_lifetime_seconds=core.max_token_lifetime_seconds),
-                max_staleness_seconds=core.max_staleness_seconds,
-                fail_open=core.fail_open,
-                poll_interval_seconds=core.poll_interval_seconds,
-            )
-        return cls.assemble(
-            settings, Authorizer(verifier, registry, cache_size=core.cache_size), clock=clock
-        )
+        revoker = Revoker.from_settings(settings, fetcher=fetcher, clock=clock, registry=registry)
+        return cls.around(revoker)
 
     @classmethod
-    def assemble(
-        cls, settings: ServiceSettings, authorizer: Authorizer, *, clock: Clock | None = None
-    ) -> ServiceState:
-        """A state around an authorizer that already has its registry."""
+    def assemble(cls, settings: Settings, authorizer: Authorizer) -> ServiceState:
+        """A state around an authorizer that already has its registry (tests)."""
         registry = authorizer.registry
         if registry is None:
             raise ValueError("the service needs an authorizer with a registry")
-        clock = clock or authorizer.clock
+        revoker = Revoker(
+            settings=settings, registry=registry, authorizer=authorizer, clock=authorizer.clock
+        )
+        return cls.around(revoker)
+
+    @classmethod
+    def around(cls, revoker: Revoker) -> ServiceState:
+        settings = revoker.settings
         metrics = ServiceMetrics()
-        metrics.watch(registry, authorizer.verifier)
+        metrics.watch(revoker.registry, revoker.verifier)
+        revoker.observer = metrics
+        access = Access(
+            Credentials(settings.admin_token, settings.introspect_clients),
+            FailureLimiter(clock=revoker.clock, max_failures=settings.auth_failures_per_minute),
+            realm=settings.realm,
+            on_failure=metrics.credential_failure,
+        )
         return cls(
             settings=settings,
-            authorizer=authorizer,
-            registry=registry,
-            credentials=Credentials(settings.admin_token, settings.introspect_clients),
-            limiter=FailureLimiter(clock=clock, max_failures=settings.auth_failures_per_minute),
+            revoker=revoker,
+            access=access,
             metrics=metrics,
-            clock=clock,
+            api=HttpApi(revoker.operations, access),
+            clock=revoker.clock,
         )
 
+    @property
+    def authorizer(self) -> Authorizer:
+        return self.revoker.require_authorizer()
+
+    @property
+    def registry(self) -> Registry:
+        return self.revoker.registry
+
     def start(self) -> None:
-        """Sync and follow the store; fetch every issuer's keys (a failure is logged, not fatal)."""
-        self.registry.start()
-        if not self.registry.replica.is_fresh:
-            log.warning("the revocation registry has not synced: checks deny (registry_stale)")
-        warmed: set[int] = set()
-        for issuer, cache in self.authorizer.verifier.keys.items():
-            if id(cache) in warmed:  # one JWKS URL may serve several issuers
-                continue
-            warmed.add(id(cache))
-            try:
-                cache.warm()
-            except JwksUnavailable as exc:
-                # Checks answer jwks_unavailable until a later fetch succeeds on its own.
-                log.warning("cannot load signing keys yet: %s", exc, extra=fields(issuer=issuer))
-        if not self.credentials.admin_enabled:
+        """Agree and sync with the store, follow it, fetch every issuer's keys."""
+        self.revoker.start()
+        if not self.access.credentials.admin_enabled:
             log.warning("the admin API is disabled: no admin token (--admin-token) is configured")
 
     def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.registry.close()
+        self.revoker.close()

@@ -5,13 +5,22 @@
 replica. No store driver is imported until its URL is opened.
 """
 
-from revoker.core.registry.registry import Registry
-from revoker.core.registry.rules import InvalidRule, RegistryLimits, Rule, RuleKind, RuleNotFound
+from revoker.core.registry.registry import LIFETIME_SETTING, Registry, deterministic_rule_id
+from revoker.core.registry.rules import (
+    DuplicateRule,
+    InvalidRule,
+    RegistryLimits,
+    Rule,
+    RuleKind,
+    RuleNotFound,
+)
 from revoker.core.registry.store import AuditEntry, Change, RuleFilter, RuleStore, open_store
 
 __all__ = [
+    "LIFETIME_SETTING",
     "AuditEntry",
     "Change",
+    "DuplicateRule",
     "InvalidRule",
     "Registry",
     "RegistryLimits",
@@ -20,5 +29,6 @@ __all__ = [
     "RuleKind",
     "RuleNotFound",
     "RuleStore",
+    "deterministic_rule_id",
     "open_store",
 ]

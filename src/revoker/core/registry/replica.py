@@ -51,10 +51,12 @@ from revoker.core.registry.push import PushSource, Subscription
 from revoker.core.registry.rules import Rule, RuleKind, StoredRow, signed_part_sha256
 from revoker.core.registry.store import Change, RuleStore
 
-__all__ = ["Replica"]
+__all__ = ["DEFAULT_MAX_STALENESS_SECONDS", "Replica"]
 
 logger = logging.getLogger("revoker.registry")
 
+#: How long a replica may go without a good sync before it fails closed.
+DEFAULT_MAX_STALENESS_SECONDS = 30.0
 _BATCH = 10_000
 _MAX_BATCHES = 10  # further behind than this, a snapshot is cheaper than replaying
 
@@ -72,15 +74,19 @@ class Replica:
         store: RuleStore,
         *,
         clock: Clock,
-        max_staleness_seconds: float = 30.0,
+        max_staleness_seconds: float = DEFAULT_MAX_STALENESS_SECONDS,
         fail_open: bool = False,
         poll_interval_seconds: float = 0.5,
         push: bool = True,
         push_poll_interval_seconds: float | None = None,
+        before_sync: Callable[[], None] | None = None,
     ) -> None:
         """``push_poll_interval_seconds`` defaults to ``poll_interval_seconds``, raised to
-        5 s but kept to a third of ``max_staleness_seconds``, so a healthy replica stays fresh."""
+        5 s but kept to a third of ``max_staleness_seconds``, so a healthy replica stays fresh.
+        ``before_sync`` runs before every sync; when it raises, the sync fails (the registry
+        uses it to agree on the token lifetime with the store before it serves any rule)."""
         self._store = store
+        self._before_sync = before_sync
         self._clock = clock
         self._max_staleness_seconds = max_staleness_seconds
         self._fail_open = fail_open
@@ -116,7 +122,8 @@ class Replica:
                     return rule
             if token_ix:
                 jti = claims.get("jti")
-                if not jti or jti.__class__ is not str:
+                # As rules.usable_jti: what a token rule can hold, else the signed part's hash.
+                if jti.__class__ is not str or not jti or len(jti) > 1024 or "\x00" in jti:
                     jti = signed_part_sha256(raw)
                 entries = token_ix.get(jti)
                 if entries and (rule := scoped(entries, iss)):
@@ -141,6 +148,8 @@ class Replica:
     def sync(self) -> None:
         """Catch up with the store; a ``StoreError`` leaves the replica as it was."""
         applied: list[Change] = []
+        if self._before_sync is not None:
+            self._before_sync()
         with self._write_lock:
             now = self._clock()
             if self._seq < 0:

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from revoker.core.errors import InvalidRule, RuleNotFound, StoreError
+from revoker.core.errors import DuplicateRule, InvalidRule, RuleNotFound, StoreError
 
 __all__ = [
     "CUTOFF_KINDS",
     "MAX_VALUE_LENGTH",
+    "DuplicateRule",
     "InvalidRule",
     "RegistryLimits",
     "Rule",
@@ -37,9 +38,11 @@ __all__ = [
     "default_expires_at",
     "new_rule",
     "rule_from_row",
+    "self_revocation",
     "signed_part_sha256",
     "stored_rule",
     "token_rule_value",
+    "usable_jti",
 ]
 
 MAX_VALUE_LENGTH = 1024
@@ -101,11 +104,31 @@ def default_expires_at(
 
 
 def token_rule_value(claims: Mapping[str, Any], raw: str) -> str:
-    """The value a token rule uses for this token: its ``jti``, else ``signed_part_sha256``."""
+    """The value a token rule uses for this token: its ``jti`` when a rule can hold it,
+    else ``signed_part_sha256`` (the replica's ``match`` makes the same choice)."""
     jti = claims.get("jti")
-    if jti and isinstance(jti, str):
-        return jti
+    if usable_jti(jti):
+        return str(jti)
     return signed_part_sha256(raw)
+
+
+def usable_jti(jti: object) -> bool:
+    """A ``jti`` a rule value can hold in every store: a non-empty string of at most
+    ``MAX_VALUE_LENGTH`` characters without NUL (PostgreSQL text cannot hold one)."""
+    return isinstance(jti, str) and 0 < len(jti) <= MAX_VALUE_LENGTH and "\x00" not in jti
+
+
+def self_revocation(verified: Any, limits: RegistryLimits) -> tuple[RuleKind, str, float | None]:
+    """The rule a token's holder may make: (kind, value, expires_at).
+
+    Its family when it has an ``origin_jti`` (every token of that sign-in, refreshed
+    ones too; the family lifetime), else the token itself (until it expires).
+    """
+    origin = verified.origin_jti
+    if isinstance(origin, str) and usable_jti(origin):
+        return RuleKind.FAMILY, origin, None
+    value = token_rule_value(verified.claims, verified.raw)
+    return RuleKind.TOKEN, value, verified.expires_at + limits.prune_margin_seconds
 
 
 def signed_part_sha256(raw: str) -> str:
@@ -357,3 +380,9 @@ def _check_text(name: str, text: object, *, limit: int, empty_ok: bool = False) 
         raise InvalidRule(f"{name} must not be empty")
     if len(text) > limit:
         raise InvalidRule(f"{name} is longer than {limit} characters")
+    if "\x00" in text:
+        raise InvalidRule(f"{name} holds a NUL character, which no store can keep")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRule(f"{name} is not valid Unicode (a lone surrogate)") from None

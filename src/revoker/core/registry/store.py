@@ -14,6 +14,10 @@ guarantee (``tests/registry/test_store_contract.py`` checks it):
   ``snapshot``.
 - A rule is *active* until it is lifted (lifting deletes it) or until
   ``expires_at``; ``prune`` deletes expired rules and may trim old changes.
+- ``claim_setting(name, value)`` records a value every process using the store
+  must agree on, unless one is recorded already, and returns the recorded one
+  (atomically: two processes claiming at once see the same winner). The
+  registry records the maximum token lifetime its rules are written for.
 
 Optional, not part of the protocol (callers look them up with ``getattr``):
 
@@ -158,6 +162,14 @@ class RuleStore(Protocol):
 
     def prune(self, now: float) -> int:
         """Delete rules expired at ``now`` (and trim old changes); how many rules went."""
+        ...
+
+    def claim_setting(self, name: str, value: float) -> float:
+        """Record ``value`` under ``name`` unless a value is recorded; the recorded value."""
+        ...
+
+    def record_setting(self, name: str, value: float) -> None:
+        """Record ``value`` under ``name``, replacing what was there (``revoker migrate``)."""
         ...
 
     def close(self) -> None:

@@ -31,6 +31,16 @@ _ACTIVE = "(expires_at IS NULL OR expires_at > %(now)s::float8)"
 _C_COLUMNS = ", ".join(f"c.{name}" for name in COLUMNS.split(", "))
 
 _QUERIES = {
+    "claim_setting": """
+        WITH claimed AS (
+            INSERT INTO {s}.settings (name, value) VALUES (%(name)s, %(value)s::float8)
+            ON CONFLICT (name) DO NOTHING RETURNING value
+        )
+        SELECT value FROM claimed UNION ALL SELECT value FROM {s}.settings WHERE name = %(name)s
+        LIMIT 1""",
+    "record_setting": """
+        INSERT INTO {s}.settings (name, value) VALUES (%(name)s, %(value)s::float8)
+        ON CONFLICT (name) DO UPDATE SET value = excluded.value""",
     # One statement, so one round trip; the head row's lock orders the writers.
     "add": f"""
         WITH head AS (
@@ -123,8 +133,11 @@ _V1 = (
     " ('epoch', floor(random() * 9e18)::bigint)",
 )
 
+# 2: settings every process must agree on (the maximum token lifetime rules are written for).
+_V2 = ("CREATE TABLE {s}.settings (name text PRIMARY KEY, value float8 NOT NULL)",)
+
 #: (version, statements), oldest first; a new version is appended, never edited.
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1),)
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2))
 LATEST = MIGRATIONS[-1][0]
 
 

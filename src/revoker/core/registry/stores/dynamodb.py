@@ -11,6 +11,7 @@ Table schema (``create_table`` below; ``deploy/aws/template.yaml`` declares the 
     change   "change"  seq, 20 digits         op, at, rule (S: the rule as JSON),
                                               ttl (= at + change retention)
     audit    "audit"   seq, 20 digits         at, actor, action, rule_id, kind, value, reason
+    setting  "setting" its name               value (N): what every process must agree on
 
 Why a replica fed by a sequence, not a ``BatchGetItem`` per check: a check reads
 an in-memory replica (no network round trip, nothing billed per request), and a
@@ -48,7 +49,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from revoker.core.errors import ConfigurationError, StoreError
-from revoker.core.registry.rules import InvalidRule, Rule, RuleKind
+from revoker.core.registry.rules import DuplicateRule, Rule, RuleKind
 from revoker.core.registry.store import (
     DEFAULT_CHANGE_RETENTION_SECONDS,
     AuditEntry,
@@ -116,7 +117,7 @@ class DynamoDBStore:
         try:
             return self._write("add a rule", items)
         except _ItemConditionFailed:
-            raise InvalidRule(f"a rule with id {rule.id!r} already exists") from None
+            raise DuplicateRule(f"a rule with id {rule.id!r} already exists") from None
 
     def lift(self, rule_id: str, *, actor: str, reason: str, now: float) -> Rule | None:
         for _ in range(self._max_write_attempts):
@@ -217,6 +218,23 @@ class DynamoDBStore:
     def audit_log(self, *, limit: int = 100, since_seq: int = 0) -> list[AuditEntry]:
         items = self._query("read the audit log", "audit", after=since_seq, limit=max(limit, 1))
         return [_decode_audit(item) for item in items]
+
+    def claim_setting(self, name: str, value: float) -> float:
+        # One round trip, atomic: the first value written stays.
+        found = self._call(
+            "record a setting",
+            "update_item",
+            Key={"pk": {"S": "setting"}, "sk": {"S": name}},
+            UpdateExpression="SET #v = if_not_exists(#v, :v)",
+            ExpressionAttributeNames={"#v": "value"},
+            ExpressionAttributeValues={":v": _number(value)},
+            ReturnValues="ALL_NEW",
+        )
+        return float(found["Attributes"]["value"]["N"])
+
+    def record_setting(self, name: str, value: float) -> None:
+        item = {"pk": {"S": "setting"}, "sk": {"S": name}, "value": _number(value)}
+        self._call("record a setting", "put_item", Item=item)
 
     def close(self) -> None:
         if not self._closed and self._owns_client:

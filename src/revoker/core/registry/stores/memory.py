@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 from revoker.core.errors import ConfigurationError, StoreError
-from revoker.core.registry.rules import InvalidRule, Rule
+from revoker.core.registry.rules import DuplicateRule, Rule
 from revoker.core.registry.store import (
     DEFAULT_CHANGE_RETENTION_SECONDS,
     AuditEntry,
@@ -35,13 +35,14 @@ class MemoryStore:
         self._audit: list[AuditEntry] = []
         self._seq = 0
         self._trimmed_through = 0
+        self._settings: dict[str, float] = {}
         self._closed = False
 
     def add(self, rule: Rule) -> int:
         with self._lock:
             self._check_open()
             if rule.id in self._rules:
-                raise InvalidRule(f"a rule with id {rule.id!r} already exists")
+                raise DuplicateRule(f"a rule with id {rule.id!r} already exists")
             seq = self._append("add", rule, at=rule.created_at, actor=rule.actor, why=rule.reason)
             self._rules[rule.id] = rule
             return seq
@@ -53,7 +54,7 @@ class MemoryStore:
             self._check_open()
             ids = {rule.id for rule in batch}
             if len(ids) < len(batch) or not ids.isdisjoint(self._rules):
-                raise InvalidRule("a rule with one of these ids already exists, or is repeated")
+                raise DuplicateRule("a rule with one of these ids already exists, or is repeated")
             for rule in batch:
                 self._append("add", rule, at=rule.created_at, actor=rule.actor, why=rule.reason)
                 self._rules[rule.id] = rule
@@ -123,6 +124,16 @@ class MemoryStore:
                 self._trimmed_through = self._changes[keep - 1][1].seq
                 del self._changes[:keep]
             return len(expired)
+
+    def claim_setting(self, name: str, value: float) -> float:
+        with self._lock:
+            self._check_open()
+            return self._settings.setdefault(name, value)
+
+    def record_setting(self, name: str, value: float) -> None:
+        with self._lock:
+            self._check_open()
+            self._settings[name] = value
 
     def close(self) -> None:
         with self._lock:

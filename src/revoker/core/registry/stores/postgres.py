@@ -53,7 +53,7 @@ from psycopg_pool import ConnectionPool
 from revoker.core.errors import ConfigurationError, StoreError
 from revoker.core.registry.push import PushListener
 from revoker.core.registry.rules import (
-    InvalidRule,
+    DuplicateRule,
     Rule,
     StoredRow,
     rule_from_row,
@@ -152,7 +152,7 @@ class PostgresStore:
                 row = conn.execute(self._sql["add"], params).fetchone()
         except StoreError as exc:
             if isinstance(exc.__cause__, psycopg.errors.UniqueViolation):
-                raise InvalidRule(f"a rule with id {rule.id!r} already exists") from None
+                raise DuplicateRule(f"a rule with id {rule.id!r} already exists") from None
             raise
         return int(row[0])
 
@@ -172,7 +172,7 @@ class PostgresStore:
                             return seq
         except StoreError as exc:
             if isinstance(exc.__cause__, psycopg.errors.UniqueViolation):
-                raise InvalidRule("a rule with one of these ids already exists") from None
+                raise DuplicateRule("a rule with one of these ids already exists") from None
             raise
 
     def lift(self, rule_id: str, *, actor: str, reason: str, now: float) -> Rule | None:
@@ -263,6 +263,15 @@ class PostgresStore:
                 conn.execute(sql["trim_changes"], {"cut": cut})
                 conn.execute(sql["set_trimmed"], {"cut": cut})
         return int(pruned)
+
+    def claim_setting(self, name: str, value: float) -> float:
+        with self._connection("record a setting") as conn:
+            row = conn.execute(self._sql["claim_setting"], {"name": name, "value": value})
+            return float(row.fetchone()[0])
+
+    def record_setting(self, name: str, value: float) -> None:
+        with self._connection("record a setting") as conn:
+            conn.execute(self._sql["record_setting"], {"name": name, "value": value})
 
     def close(self) -> None:
         if not self._closed:

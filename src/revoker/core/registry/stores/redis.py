@@ -63,7 +63,7 @@ from redis.retry import Retry
 
 from revoker.core.errors import ConfigurationError, StoreError
 from revoker.core.registry.push import PushListener
-from revoker.core.registry.rules import InvalidRule, Rule, StoredRow, stored_rule
+from revoker.core.registry.rules import DuplicateRule, Rule, StoredRow, stored_rule
 from revoker.core.registry.store import (
     DEFAULT_CHANGE_RETENTION_SECONDS,
     AuditEntry,
@@ -150,7 +150,7 @@ class RedisStore:
         ]
         seq, _ = cast("list[int]", self._write("add a rule", self._add, rule.id, args))
         if seq < 0:
-            raise InvalidRule(f"a rule with id {rule.id!r} already exists")
+            raise DuplicateRule(f"a rule with id {rule.id!r} already exists")
         return int(seq)
 
     def add_many(self, rules: Iterable[Rule]) -> int:
@@ -257,6 +257,18 @@ class RedisStore:
                 self._trim(keys=keys, args=[cut], client=self._client)
         return pruned
 
+    def claim_setting(self, name: str, value: float) -> float:
+        with self._errors("record a setting"):
+            pipe = self._client.pipeline(transaction=True)
+            pipe.hsetnx(self._key("settings"), name, repr(value))
+            pipe.hget(self._key("settings"), name)
+            _, stored = pipe.execute()
+        return float(stored)
+
+    def record_setting(self, name: str, value: float) -> None:
+        with self._errors("record a setting"):
+            self._client.hset(self._key("settings"), name, repr(value))
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
@@ -278,7 +290,7 @@ class RedisStore:
         with self._errors("add rules"):
             seq = int(cast("int", self._add_many(keys=keys, args=args)))
         if seq < 0:
-            raise InvalidRule("a rule with one of these ids already exists, or is repeated")
+            raise DuplicateRule("a rule with one of these ids already exists, or is repeated")
         return seq
 
     def _head(self) -> int:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from revoker.core.errors import ConfigurationError, StoreError
 from revoker.core.registry.rules import (
-    InvalidRule,
+    DuplicateRule,
     Rule,
     StoredRow,
     rule_from_row,
@@ -54,6 +54,7 @@ _SCHEMA = (
         rule_id TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, reason TEXT NOT NULL)""",
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     "INSERT OR IGNORE INTO meta (name, value) VALUES ('trimmed_through', 0)",
+    "CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value REAL NOT NULL)",
 )
 _RULE_COLUMNS = "id, kind, value, issuer, cutoff, expires_at, reason, actor, created_at"
 _ACTIVE = "(expires_at IS NULL OR expires_at > ?)"
@@ -100,7 +101,7 @@ class SqliteStore:
     def add(self, rule: Rule) -> int:
         with self._transaction("add a rule", write=True) as db:
             if db.execute("SELECT 1 FROM rules WHERE id = ?", (rule.id,)).fetchone():
-                raise InvalidRule(f"a rule with id {rule.id!r} already exists")
+                raise DuplicateRule(f"a rule with id {rule.id!r} already exists")
             seq = _log(db, "add", rule, at=rule.created_at, actor=rule.actor, why=rule.reason)
             db.execute(
                 f"INSERT INTO rules (seq, {_RULE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 -- constant column list
@@ -126,7 +127,7 @@ class SqliteStore:
                     ((seq, *_row(rule)) for seq, rule in zip(seqs, batch, strict=True)),
                 )
             except sqlite3.IntegrityError:
-                raise InvalidRule("a rule with one of these ids already exists") from None
+                raise DuplicateRule("a rule with one of these ids already exists") from None
             # Explicit seqs continue AUTOINCREMENT: sqlite_sequence follows the highest.
             db.executemany(
                 "INSERT INTO changes (seq, op, at, rule) VALUES (?, 'add', ?, ?)",
@@ -257,6 +258,17 @@ class SqliteStore:
                     "UPDATE meta SET value = MAX(value, ?) WHERE name = 'trimmed_through'", (cut,)
                 )
             return int(pruned)
+
+    def claim_setting(self, name: str, value: float) -> float:
+        with self._transaction("record a setting", write=True) as db:
+            db.execute("INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)", (name, value))
+            return float(
+                db.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()[0]
+            )
+
+    def record_setting(self, name: str, value: float) -> None:
+        with self._transaction("record a setting", write=True) as db:
+            db.execute("INSERT OR REPLACE INTO settings (name, value) VALUES (?, ?)", (name, value))
 
     def close(self) -> None:
         with self._lock:

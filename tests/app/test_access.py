@@ -3,13 +3,20 @@
 
 from __future__ import annotations
 
-import pytest
-from service_support import basic
+import base64
 
+import pytest
+
+from revoker.app.access import CallerKind, Credentials, FailureLimiter
 from revoker.core.clock import FrozenClock
-from revoker.service.credentials import CallerKind, Credentials, FailureLimiter
 
 ADMIN = "the-admin-token-0123456789"
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
 CREDENTIALS = Credentials(ADMIN, [("rs", "s3cret"), ("odd id", "p&ss word")])
 
 

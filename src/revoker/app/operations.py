@@ -1,0 +1,376 @@
+"""The operations every transport calls, independent of HTTP, Lambda or the terminal.
+
+- ``check``: a token's decision (the verified-token cache, then the rules).
+- ``introspect``: RFC 7662's answer for a token.
+- ``revoke_by_possession``: verify once, then make sure the token's own rule
+  exists (its family, else itself), idempotently; never a second verification
+  and never a match first, so a token that another rule denies today still gets
+  the rule that outlives that one.
+- ``create_rule``, ``list_rules``, ``get_rule``, ``lift_rule``, ``audit``: the
+  admin API, with one JSON shape each and input checked the same way for every
+  store (``{"rule": …}``, ``{"rules": […], "limit", "offset"}``, ``{"entries": […]}``).
+
+Each raises an error of the one tree (``core.errors``); ``app.answers`` maps it to
+an answer. Every rule created here goes through ``rule_created``: metrics, a log
+line, and the hooks (API Gateway cache flush, Cognito pass-through) that the
+composition installs, so a rule made by the CLI, the service, the Lambda or a
+provider's logout event has the same effects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from revoker.app.identity import introspection_document
+from revoker.app.logfields import fields
+from revoker.app.requests import query_bool, query_int
+from revoker.core.errors import (
+    BadRequest,
+    ConfigurationError,
+    InvalidRule,
+    RevokerError,
+    RuleNotFound,
+    TokenRejected,
+)
+from revoker.core.registry import Rule, RuleFilter, RuleKind
+from revoker.core.tokens import token_fingerprint
+
+if TYPE_CHECKING:
+    from revoker.app.compose import Revoker
+    from revoker.core.authorizer import Decision
+    from revoker.core.verify import VerifiedToken
+
+__all__ = [
+    "MAX_PAGE",
+    "Observer",
+    "Operations",
+    "RevokeOutcome",
+    "RuleEvent",
+    "RuleHook",
+    "parse_time",
+]
+
+log = logging.getLogger("revoker.operations")
+
+MAX_PAGE = 1000
+_MAX_OFFSET = 1_000_000_000
+_MAX_REASON_LENGTH = 1024
+_RULE_FIELDS = frozenset({"kind", "value", "issuer", "cutoff", "expires_at", "reason"})
+_KINDS = ", ".join(kind.value for kind in RuleKind)
+
+
+class Observer(Protocol):
+    """What a transport counts (the service's Prometheus metrics implement it)."""
+
+    def decision(self, endpoint: str, reason: str) -> None: ...
+
+    def rule_change(self, action: Literal["revoke", "lift"]) -> None: ...
+
+    def revocation_refused(self, reason: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RuleEvent:
+    """How a rule came about, for the hooks that act on it."""
+
+    source: str  # "admin", "self", "cli", "logout", "cloudtrail" …
+    refresh_token: str | None = None  # the caller's, for Cognito RevokeToken
+    client_id: str | None = None
+
+
+#: Called after a rule is durably created; best effort (a failure is logged, not raised).
+RuleHook = Callable[[Rule, RuleEvent], object]
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeOutcome:
+    """What a revocation by possession did: the rule (new or already there), or why not."""
+
+    rule: Rule | None
+    created: bool = False
+    refused: str | None = None  # the reason code of a token that revoked nothing
+    verified: VerifiedToken | None = None
+
+
+def parse_time(value: object, name: str, *, now: float) -> float:
+    """Epoch seconds (a number), ``"now"``, or ISO 8601 (UTC when no zone is given)."""
+    if isinstance(value, bool):
+        raise InvalidRule(f"{name} must be epoch seconds or an ISO 8601 time")
+    if isinstance(value, int | float):
+        try:
+            number = float(value)  # a JSON integer of 400 digits overflows here
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number) or number < 0:
+            raise InvalidRule(f"{name} must be a finite, non-negative number of epoch seconds")
+        return number
+    if not isinstance(value, str):
+        raise InvalidRule(f"{name} must be epoch seconds or an ISO 8601 time")
+    text = value.strip()
+    if text.lower() == "now":
+        return now
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    else:
+        return parse_time(number, name, now=now)
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidRule(
+            f"{name} {value[:64]!r} is not an ISO 8601 time (nor 'now' or epoch seconds)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
+def _text(body: Mapping[str, Any], name: str, *, required: bool) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise InvalidRule(f"the field {name!r} is required")
+        return None
+    if not isinstance(value, str):
+        raise InvalidRule(f"the field {name!r} must be a string")
+    return value
+
+
+def check_rule_value(name: str, value: str) -> None:
+    """A value typed by a person that no token could ever carry is a mistake: refuse it."""
+    if value != value.strip():
+        raise InvalidRule(
+            f"the {name} {value[:64]!r} starts or ends with white space, so it would match "
+            "no token; remove it"
+        )
+    if any(not char.isprintable() for char in value):
+        raise InvalidRule(f"the {name} holds a control character, so it would match no token")
+
+
+class Operations:
+    """The operations on one ``Revoker``; every transport calls these."""
+
+    def __init__(self, revoker: Revoker) -> None:
+        self._revoker = revoker
+        self._hooks: list[RuleHook] = []
+
+    @property
+    def revoker(self) -> Revoker:
+        return self._revoker
+
+    def add_rule_hook(self, hook: RuleHook) -> None:
+        """Run ``hook(rule, event)`` after every rule created through these operations."""
+        self._hooks.append(hook)
+
+    # -- checks -------------------------------------------------------------------
+
+    def check(self, token: str, *, endpoint: str = "check") -> Decision:
+        """The decision on ``token`` (never raises for any token input)."""
+        decision = self._revoker.require_authorizer().check(token)
+        observer = self._revoker.observer
+        if observer is not None:
+            observer.decision(endpoint, decision.reason)
+        return decision
+
+    @staticmethod
+    def decision_document(decision: Decision) -> dict[str, Any]:
+        """The JSON shape of a decision (``/admin/check``, ``revoker check --json``)."""
+        return {
+            "allowed": decision.allowed,
+            "reason": decision.reason,
+            "detail": decision.detail,
+            "rule": decision.rule.to_dict() if decision.rule is not None else None,
+            "claims": dict(decision.claims) if decision.claims is not None else None,
+        }
+
+    def introspect(self, token: str) -> dict[str, Any]:
+        """RFC 7662: ``{"active": true, …claims}``, or exactly ``{"active": false}`` for a
+        token that is invalid, expired, revoked or undecidable."""
+        decision = self.check(token, endpoint="introspect")
+        if not decision.allowed or decision.claims is None:
+            log.debug(
+                "introspection: inactive",
+                extra=fields(reason=decision.reason, token=token_fingerprint(token)),
+            )
+            return {"active": False}
+        return introspection_document(decision.claims)
+
+    # -- revocation by possession -------------------------------------------------
+
+    def revoke_by_possession(
+        self,
+        token: str,
+        *,
+        actor: str | Callable[[VerifiedToken], str],
+        reason: str = "revoked through /revoke (RFC 7009)",
+        event: RuleEvent | None = None,
+    ) -> RevokeOutcome:
+        """Revoke a genuine token: its family when it has ``origin_jti``, else itself.
+
+        Verifies once and never matches first: the token's own rule is made sure of
+        even when another rule denies it now (that one may be lifted or expire while
+        the token lives). Idempotent: a second call finds the rule and creates nothing.
+        A token that does not verify revokes nothing: ``refused`` says why, the log
+        and ``revocation_refused`` count it (RFC 7009 still answers 200). An outage
+        (store, keys) raises: the token may be genuine.
+        """
+        authorizer = self._revoker.require_authorizer()
+        try:
+            verified = authorizer.verify(token)
+        except TokenRejected as exc:
+            log.info(
+                "nothing revoked: the token was refused",
+                extra=fields(reason=exc.reason, detail=exc.detail, token=token_fingerprint(token)),
+            )
+            observer = self._revoker.observer
+            if observer is not None:
+                observer.revocation_refused(exc.reason)
+            return RevokeOutcome(None, refused=exc.reason)
+        who = actor(verified) if callable(actor) else actor
+        rule, created = authorizer.revoke_verified(verified, actor=who[:256], reason=reason)
+        if created:
+            event = event or RuleEvent("self")
+            if event.client_id is None:  # the client the token was issued to
+                client = verified.claims.get("client_id") or verified.claims.get("aud")
+                if isinstance(client, str):
+                    event = dataclasses.replace(event, client_id=client)
+            self.rule_created(rule, event, token=token)
+        else:
+            log.info(
+                "already revoked",
+                extra=fields(rule=rule.id, kind=str(rule.kind), token=token_fingerprint(token)),
+            )
+        return RevokeOutcome(rule, created=created, verified=verified)
+
+    # -- rules ----------------------------------------------------------------------
+
+    def create_rule(
+        self, body: Mapping[str, Any], *, actor: str, event: RuleEvent | None = None
+    ) -> Rule:
+        """A rule from an admin request's fields (JSON or the CLI's), durably stored."""
+        unknown = sorted(set(body) - _RULE_FIELDS)
+        if unknown:
+            raise InvalidRule(f"unknown field {unknown[0][:64]!r}: expected {sorted(_RULE_FIELDS)}")
+        kind = _text(body, "kind", required=True)
+        if kind not in {k.value for k in RuleKind}:
+            raise InvalidRule(f"unknown rule kind {str(kind)[:64]!r}: expected one of {_KINDS}")
+        value = _text(body, "value", required=True)
+        assert value is not None  # noqa: S101 - required=True
+        check_rule_value("value", value)
+        issuer = _text(body, "issuer", required=False)
+        if issuer is not None:
+            self._check_issuer_scope(issuer)
+        reason = _text(body, "reason", required=False) or ""
+        registry = self._revoker.registry
+        now = registry.clock()
+        times = {
+            name: parse_time(body[name], name, now=now) if body.get(name) is not None else None
+            for name in ("cutoff", "expires_at")
+        }
+        rule = registry.revoke(
+            RuleKind(kind),
+            value,
+            issuer=issuer,
+            cutoff=times["cutoff"],
+            expires_at=times["expires_at"],
+            reason=reason,
+            actor=actor,
+        )
+        self.rule_created(rule, event or RuleEvent("admin"))
+        return rule
+
+    def _check_issuer_scope(self, issuer: str) -> None:
+        check_rule_value("issuer", issuer)
+        authorizer = self._revoker.authorizer
+        try:
+            trusted = (
+                authorizer.verifier.policy.issuers
+                if authorizer is not None
+                else self._revoker.settings.trusted_issuers()
+            )
+        except ConfigurationError:
+            return  # a process that trusts no issuer (``revoker revoke`` alone) cannot tell
+        if issuer not in trusted:
+            raise InvalidRule(
+                f"the issuer {issuer[:96]!r} is not a trusted issuer, so the rule would match "
+                f"no token; trusted: {', '.join(trusted)}"
+            )
+
+    def rule_created(self, rule: Rule, event: RuleEvent, *, token: str | None = None) -> None:
+        """Count, log and hand a new rule to the hooks (best effort: it is durable already)."""
+        observer = self._revoker.observer
+        if observer is not None:
+            observer.rule_change("revoke")
+        values = {"rule": rule.id, "kind": str(rule.kind), "actor": rule.actor}
+        values["source"] = event.source
+        if token is not None:
+            values["token"] = token_fingerprint(token)
+        log.info("token revoked" if token is not None else "rule created", extra=fields(**values))
+        for hook in self._hooks:
+            try:
+                hook(rule, event)
+            except Exception:
+                log.exception("a rule hook failed for rule %s", rule.id)
+
+    def list_rules(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """``?kind=&value=&issuer=&include_expired=&limit=&offset=`` -> one page, oldest first."""
+        kind = query.get("kind") or None
+        if kind is not None and kind not in {k.value for k in RuleKind}:
+            raise InvalidRule(f"unknown rule kind {kind[:64]!r}: expected one of {_KINDS}")
+        rule_filter = RuleFilter(
+            kind=RuleKind(kind) if kind else None,
+            value=query.get("value") or None,
+            issuer=query.get("issuer") or None,
+            include_expired=query_bool(query, "include_expired"),
+            limit=query_int(query, "limit", 100, 1, MAX_PAGE),
+            offset=query_int(query, "offset", 0, 0, _MAX_OFFSET),
+        )
+        rules = self._revoker.registry.rules(rule_filter)
+        return {
+            "rules": [rule.to_dict() for rule in rules],
+            "limit": rule_filter.limit,
+            "offset": rule_filter.offset,
+        }
+
+    def get_rule(self, rule_id: str) -> Rule:
+        rule = self._revoker.registry.get(rule_id)
+        if rule is None:
+            raise RuleNotFound(f"no rule has the id {rule_id[:64]!r}")
+        return rule
+
+    def lift_rule(self, rule_id: str, *, reason: str, actor: str) -> Rule:
+        """Lift an active rule; its tokens are allowed again (``RuleNotFound``: 404)."""
+        if len(reason) > _MAX_REASON_LENGTH:
+            raise InvalidRule(f"reason is longer than {_MAX_REASON_LENGTH} characters")
+        rule = self._revoker.registry.lift(rule_id, actor=actor, reason=reason)
+        observer = self._revoker.observer
+        if observer is not None:
+            observer.rule_change("lift")
+        log.info("rule lifted", extra=fields(rule=rule.id, kind=str(rule.kind), actor=actor))
+        return rule
+
+    def audit(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """``?limit=&since_seq=`` -> ``{"entries": […]}``, oldest first."""
+        limit = query_int(query, "limit", 100, 1, MAX_PAGE)
+        since = query_int(query, "since_seq", 0, 0, 2**62)
+        entries = self._revoker.registry.audit(limit=limit, since_seq=since)
+        return {"entries": [entry.to_dict() for entry in entries]}
+
+
+def describe_error(exc: RevokerError) -> str:
+    """One line for a log: the reason code and its detail."""
+    return f"{exc.reason}: {exc.detail}"
+
+
+def required_token(form: Mapping[str, str]) -> str:
+    token = form.get("token", "")
+    if not token:
+        raise BadRequest("the 'token' parameter is required")
+    return token
