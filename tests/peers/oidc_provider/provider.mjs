@@ -2,11 +2,12 @@
 //
 //   node provider.mjs [--port N | --fd N] [--config JSON | --config FILE | --config -]
 //
-// --port 0 (the default) takes any free port on 127.0.0.1; --fd N listens on a socket the parent
-// has already bound (so the parent knows the issuer before the provider starts); --config -
-// reads the JSON configuration from stdin (what tests/peers/oidc_peer.py does, so client
-// secrets never show in a process list). Once listening it prints one JSON line on stdout, and
-// nothing else ever goes to stdout:
+// --port 0 (the default) takes any free port on 127.0.0.1; --fd N listens on a socket the
+// parent has already bound (so the parent knows the issuer before the provider starts).
+// --config - reads the JSON configuration from the first line on stdin (what
+// tests/peers/oidc_peer.py does, so client secrets never show in a process list); if stdin
+// stays open after that line, the provider exits when it closes (its parent is gone).
+// Once listening it prints one JSON line on stdout, and nothing else ever goes to stdout:
 //   {"issuer": "http://127.0.0.1:PORT", "jwks_uri": ..., "clients": [...], "resource": ..., "pid": ...}
 // It exits 0 on SIGTERM or SIGINT. Diagnostics (the provider's own notices, failed back-channel
 // deliveries, server errors) go to stderr, one line each, never with a token or a secret.
@@ -36,12 +37,35 @@ const ALGS = { RS256: 'rs256', PS256: 'ps256', ES256: 'es256', EdDSA: 'eddsa' };
 const LOOPBACK = new Set(['127.0.0.1', '[::1]', 'localhost']);
 const DEFAULT_RESOURCE = 'https://api.example.test';
 
-// --config takes inline JSON ('{...}'), a file's path, or - for stdin.
-function readConfig(source) {
-  if (source === undefined) return {};
-  if (source.trimStart().startsWith('{')) return JSON.parse(source);
-  const text = source === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(source, 'utf8');
-  return text.trim() === '' ? {} : JSON.parse(text);
+// The first line on stdin, and whether stdin is still open after it.
+function firstStdinLine() {
+  return new Promise((resolve) => {
+    let text = '';
+    let done = false;
+    const onData = (chunk) => {
+      if (done) return; // later input is only drained, so that 'end' still fires
+      text += chunk;
+      const end = text.indexOf('\n');
+      if (end >= 0) {
+        done = true;
+        process.stdin.off('end', onEnd);
+        resolve({ line: text.slice(0, end), open: true });
+      }
+    };
+    const onEnd = () => resolve({ line: text, open: false });
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', onData);
+    process.stdin.once('end', onEnd);
+  });
+}
+
+// --config takes inline JSON ('{...}'), a file's path, or - for the first line on stdin.
+async function readConfig(source) {
+  if (source === undefined) return { config: {} };
+  if (source.trimStart().startsWith('{')) return { config: JSON.parse(source) };
+  if (source !== '-') return { config: JSON.parse(fs.readFileSync(source, 'utf8')) };
+  const { line, open } = await firstStdinLine();
+  return { config: line.trim() === '' ? {} : JSON.parse(line), stdinOpen: open };
 }
 
 function signingKeys() {
@@ -181,7 +205,7 @@ async function main() {
       config: { type: 'string' },
     },
   });
-  const config = readConfig(values.config);
+  const { config, stdinOpen } = await readConfig(values.config);
   const server = http.createServer();
   await new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -207,6 +231,10 @@ async function main() {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  if (stdinOpen) {
+    // The parent keeps stdin open while it wants the provider: if it dies, the provider goes too.
+    process.stdin.once('end', stop);
+  }
 
   const ready = {
     issuer,
