@@ -1,4 +1,10 @@
-"""Fixtures for tests against a real OpenID provider (panva's oidc-provider, see README.md)."""
+"""Fixtures for tests against a real OpenID provider (panva's oidc-provider, see README.md).
+
+A service under test meets the provider like this: the provider starts first (its clients'
+back-channel logout goes to ``logout_receiver``), the service starts with ``provider.issuer``
+(and loads its keys), and ``with logout_receiver.forwarding_to(f"{url}/backchannel-logout")``
+hands each logout POST on to the service, answering the provider with the service's status.
+"""
 
 from __future__ import annotations
 
@@ -25,18 +31,16 @@ def oidc_provider(logout_receiver: LogoutReceiver) -> Iterator[OidcProvider]:
 
 
 @pytest.fixture
-def new_oidc_provider() -> Iterator[Callable[..., OidcProvider]]:
-    """``new_oidc_provider(**options)``: a provider of this test's own, stopped at its end.
+def new_oidc_provider(logout_receiver: LogoutReceiver) -> Iterator[Callable[..., OidcProvider]]:
+    """``new_oidc_provider(**options)``: a started provider of this test's own, stopped at its end.
 
-    Its port is bound at once (``provider.issuer`` is known) but node starts only at
-    ``provider.start(backchannel_logout_uri=...)``, so a service under test can be started
-    with the issuer first and the provider pointed at the service's URL second.
+    Options are ``OidcProvider``'s (e.g. ``access_token_sid=True``); its back-channel logout
+    goes to ``logout_receiver`` unless ``backchannel_logout_uri`` says otherwise.
     """
     with ExitStack() as stack:
 
         def new(**options: Any) -> OidcProvider:
-            provider = OidcProvider(**options)
-            stack.callback(provider.stop)
-            return provider
+            options.setdefault("backchannel_logout_uri", logout_receiver.url)
+            return stack.enter_context(OidcProvider(**options))
 
         yield new

@@ -297,23 +297,71 @@ def test_a_dpop_login_binds_the_access_token_to_the_key(oidc_provider: OidcProvi
     assert unverified_claims(fresh.access_token)["cnf"] == {"jkt": key.jkt}
 
 
-def test_a_provider_bound_first_is_pointed_at_a_receiver_chosen_later(
-    new_oidc_provider: Callable[..., OidcProvider],
+def test_the_access_token_sid_option_puts_the_session_id_in_access_tokens(
+    new_oidc_provider: Callable[..., OidcProvider], logout_receiver: LogoutReceiver
 ) -> None:
-    """The issuer is known before start; the logout URL given at start receives the logout."""
+    """With access_token_sid, access tokens (refreshed ones too) carry the sid logout names."""
     provider = new_oidc_provider(access_token_sid=True)
-    issuer = provider.issuer
-    assert not provider.running
-    with LogoutReceiver() as receiver:
-        provider.start(backchannel_logout_uri=receiver.url)
+    session = provider.session()
+    tokens = session.login("oscar", scope=API_SCOPE, resource=RESOURCE)
+    fresh = provider.refresh(tokens, resource=RESOURCE)
+
+    session.logout(tokens)
+
+    logout = unverified_claims(logout_receiver.wait_for(tokens.sid).logout_token)
+    for token in (tokens.access_token, fresh.access_token):
+        assert verify_access_token(provider, token, tokens.client)["sid"] == logout["sid"]
+
+
+def test_forwarding_hands_the_logout_post_to_the_service_and_its_status_back(
+    oidc_provider: OidcProvider, logout_receiver: LogoutReceiver
+) -> None:
+    """While forwarding, the service gets the same logout POST and the provider its status."""
+    session = oidc_provider.session()
+    tokens = session.login("peggy")
+    with LogoutReceiver() as service, logout_receiver.forwarding_to(service.url):
+        session.logout(tokens)
+        arrived = service.wait_for(tokens.sid)
+    relayed = logout_receiver.wait_for(tokens.sid)
+    assert arrived.logout_token == relayed.logout_token
+    assert arrived.content_type == "application/x-www-form-urlencoded"
+    assert (relayed.forwarded_to, relayed.forwarded_status) == (service.url, 200)
+
+
+def test_a_service_refusing_the_logout_shows_in_the_provider_diagnostics(
+    oidc_provider: OidcProvider, logout_receiver: LogoutReceiver
+) -> None:
+    """A logout the service does not answer 200 is logged by the provider, without the token."""
+    session = oidc_provider.session()
+    tokens = session.login("quentin", client=oidc_provider.client("PS256"))
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        closed = f"http://127.0.0.1:{unused.getsockname()[1]}/backchannel-logout"
+        with logout_receiver.forwarding_to(closed):
+            session.logout(tokens)
+    assert logout_receiver.wait_for(tokens.sid).forwarded_status is None
+    diagnostics = oidc_provider.diagnostics()
+    assert "back-channel logout failed: rp-ps256: expected 200 OK" in diagnostics
+    assert "502" in diagnostics
+    assert tokens.id_token is not None
+    assert tokens.id_token not in diagnostics
+
+
+def test_a_provider_bound_first_is_pointed_at_a_logout_uri_chosen_later(
+    logout_receiver: LogoutReceiver,
+) -> None:
+    """The issuer is known before node starts; the URI given at start gets the logouts."""
+    provider = OidcProvider()
+    try:
+        issuer = provider.issuer
+        assert not provider.running
+        provider.start(backchannel_logout_uri=logout_receiver.url)
         assert provider.metadata["issuer"] == issuer
         session = provider.session()
-        tokens = session.login("oscar", scope=API_SCOPE, resource=RESOURCE)
-        assert unverified_claims(tokens.access_token)["sid"] == tokens.sid
-
+        tokens = session.login("oscar")
         session.logout(tokens)
-
-        assert unverified_claims(receiver.wait_for(tokens.sid).logout_token)["sub"] == "oscar"
+        assert unverified_claims(logout_receiver.wait_for(tokens.sid).logout_token)["iss"] == issuer
+    finally:
         provider.stop()
     assert not provider.running
     with pytest.raises(ConnectionRefusedError):
