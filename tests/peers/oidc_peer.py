@@ -93,12 +93,13 @@ def _node() -> str:
 class OidcProvider:
     """panva's oidc-provider on 127.0.0.1, with one client per signing alg.
 
-    The port is bound when the object is made, so ``issuer`` is known before ``start()`` (a
-    service under test can be told the issuer first, and the provider its logout URL second;
-    requests that arrive before ``start()`` wait in the socket's backlog). ``with
-    OidcProvider(...) as provider`` starts it and stops it (SIGTERM, then SIGKILL after a bound).
-    Every client's logout goes to ``backchannel_logout_uri``; without one the provider puts no
-    ``sid`` in ID tokens (it adds ``sid`` only for clients that can receive a logout).
+    The port is bound when the object is made, so ``issuer`` is known before ``start()``;
+    requests that arrive before it wait in the socket's backlog (so a service that loads its
+    keys at start-up, as ``revoker serve`` does, should meet a started provider and get the
+    logouts through ``LogoutReceiver.forwarding_to``). ``with OidcProvider(...) as provider``
+    starts it and stops it (SIGTERM, then SIGKILL after a bound). Every client's logout goes to
+    ``backchannel_logout_uri``; without one the provider puts no ``sid`` in ID tokens (it adds
+    ``sid`` only for clients that can receive a logout).
     """
 
     def __init__(
