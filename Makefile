@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+# The OpenID provider peer of tests/peers: npm writes node_modules/.package-lock.json on every
+# install, so it doubles as the stamp (and an `npm ci` run by hand or by .ci/run satisfies it).
+PEER := tests/peers/oidc_provider
+PEER_STAMP := $(PEER)/node_modules/.package-lock.json
+NPM_CI := npm ci --prefix $(PEER) --no-audit --no-fund --no-update-notifier --loglevel=error
 
 .PHONY: demo test lint typecheck unit serve bench fuzz soak clean
 
@@ -13,6 +18,11 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# Without npm the peer's tests skip (and fail under REVOKER_REQUIRE_SERVICES=1, as in CI).
+$(PEER_STAMP): $(PEER)/package.json $(PEER)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then $(NPM_CI) >/dev/null && touch $@; \
+	else echo "npm not found: the OpenID provider peer tests will skip (tests/peers/README.md)"; fi
 
 demo: $(STAMP)
 	$(BIN)/revoker demo
@@ -27,7 +37,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(PEER_STAMP)
 	$(BIN)/pytest
 
 serve: $(STAMP)
@@ -51,4 +61,4 @@ soak: $(STAMP)
 	$(BIN)/python benchmarks/soak.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(PEER)/node_modules
