@@ -20,10 +20,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from revoker.app.answers import answer_for
 from revoker.app.settings import Settings
 from revoker.app.sources import SETTINGS_ENV
+from revoker.core.errors import MethodNotAllowed, NotFound, RevokerError
 from revoker.service import api_routes, ops
-from revoker.service.bodies import error_response
+from revoker.service.bodies import error_response, response_of
 from revoker.service.forward_auth import ForwardAuth, Receive, Scope, Send
 from revoker.service.logs import configure_logging
 from revoker.service.state import ServiceState
@@ -52,11 +54,19 @@ class RevokerApp:
         await self.starlette(scope, receive, send)
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
-    # Starlette's own 404/405 answers, in the JSON shape of every other error.
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # Starlette's own 404/405, answered as the shared API answers them (the same text, the
+    # same shape), so the service and the API Gateway function cannot differ even here.
     assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, exc.detail, dict(exc.headers or {}))
+    error: RevokerError
+    if exc.status_code == 405:
+        allow = tuple(m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m)
+        error = MethodNotAllowed(f"{request.method[:16]} is not allowed here", allow=allow)
+    elif exc.status_code == 404:
+        error = NotFound(f"no route {request.url.path[:64]!r}")
+    else:
+        return error_response(exc.status_code, "http_error", exc.detail, dict(exc.headers or {}))
+    return response_of(answer_for(error))
 
 
 def build_app(state: ServiceState) -> RevokerApp:
