@@ -72,6 +72,6 @@ def iso_time(seconds: float) -> str:
     try:
         moment = dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
     except (OverflowError, OSError, ValueError):
-        return f"epoch second {seconds:.0f}" if math.isfinite(seconds) else "a non-finite time"
+        return f"epoch second {seconds:.6g}" if math.isfinite(seconds) else "a non-finite time"
     text = moment.isoformat(timespec="milliseconds" if seconds % 1 else "seconds")
     return text.replace("+00:00", "Z")
