@@ -324,9 +324,9 @@ def check_claims(
 ) -> str | None:
     """Every access/ID-token claim check after the signature, in a fixed order; the kind."""
     header = header if header is not None else {}
+    _check_not_another_profile(header, claims)  # first: such a token is told what it is
     _check_string_claims(claims, policy)
     check_times(claims, policy, now)
-    _check_not_another_profile(header, claims)
     kind = token_kind(header, claims)
     _check_token_use(header, claims, policy, kind)
     if policy.audience is not None:
