@@ -1,7 +1,7 @@
 """Keycloak (25 and later), as its tokens are documented and seen in the wild.
 
-Access token: header ``typ: "JWT"`` (``at+jwt`` when the client's "use at+jwt" compatibility
-option is on, Keycloak 26.2+); claims ``typ: "Bearer"``, ``azp`` (the client), ``aud`` (``account``
+Access token: header ``typ: "JWT"`` (``at+jwt`` when the client's compatibility option for it
+is on, keycloak/keycloak#37573); claims ``typ: "Bearer"``, ``azp`` (the client), ``aud`` (``account``
 by default, an API only with an audience mapper), ``sid`` (``session_state`` was dropped in
 25, keycloak/keycloak#28354), ``jti``, ``realm_access``, ``scope``. ID token: ``typ: "ID"``,
 ``aud`` = ``azp`` = the client, ``sid``, ``nonce``. Logout token: header ``typ: logout+jwt``
