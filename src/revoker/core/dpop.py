@@ -382,7 +382,7 @@ class DpopVerifier:
                 f"the proof's alg {shown(alg)} is not allowed; allowed: {sorted(policy.algorithms)}"
             )
         kty, public = public_key_from_jwk(header.get("jwk"))
-        key = SigningKey(kid="(the proof's jwk)", kty=kty, alg=None, key=public)
+        key = SigningKey(kid="dpop-proof-jwk", kty=kty, alg=None, key=public)
         try:
             verify_signature(parsed, key)
         except TokenRejected as exc:
