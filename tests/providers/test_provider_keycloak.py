@@ -1,12 +1,13 @@
 """Keycloak (25 and later), as its tokens are documented and seen in the wild.
 
-Access token: header ``typ: "JWT"`` (``at+jwt`` when the client's compatibility option for it
-is on, keycloak/keycloak#37573); claims ``typ: "Bearer"``, ``azp`` (the client), ``aud`` (``account``
-by default, an API only with an audience mapper), ``sid`` (``session_state`` was dropped in
-25, keycloak/keycloak#28354), ``jti``, ``realm_access``, ``scope``. ID token: ``typ: "ID"``,
-``aud`` = ``azp`` = the client, ``sid``, ``nonce``. Logout token: header ``typ: logout+jwt``
-(since 25, keycloak/keycloak#29260), claim ``typ: "Logout"``, ``sid``, ``sub``, and the event
-object ``{"revoke_offline_access": true}``. Refresh tokens: ``typ: "Refresh"``/``"Offline"``.
+Access token: header ``typ: "JWT"`` (``at+jwt`` when the client's compatibility option for
+it is on, keycloak/keycloak#37573); claims ``typ: "Bearer"``, ``azp`` (the client), ``aud``
+(``account`` by default, an API only with an audience mapper), ``sid`` (``session_state``
+was dropped in 25, keycloak/keycloak#28354), ``jti``, ``realm_access``, ``scope``. ID token:
+``typ: "ID"``, ``aud`` = ``azp`` = the client, ``sid``, ``nonce``. Logout token: header
+``typ: logout+jwt`` (since 25, keycloak/keycloak#29260), claim ``typ: "Logout"``, ``sid``,
+``sub``, and the event object ``{"revoke_offline_access": true}``. Refresh tokens:
+``typ: "Refresh"``/``"Offline"``.
 """
 
 from __future__ import annotations
