@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed448
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from revoker.core.clock import FrozenClock
@@ -288,3 +289,70 @@ def test_x5c_chain_is_ignored(factory: TokenFactory) -> None:
     header = {"alg": "RS256", "kid": factory.kid, "x5c": [b64url_encode(der)]}
     token = factory.sign(factory.base_claims("access"), header=header, key=attacker)
     rejected(verifier_for(factory), token, BadSignature, "bad_signature")
+
+
+# --- Ed25519, RFC 9864's fully specified name -------------------------------------------------
+
+
+def _ed448_token(signer: TokenFactory, alg: str) -> tuple[str, dict[str, Any]]:
+    """A token signed with an Ed448 key under ``alg``, and that key's JWK (no alg member)."""
+    key = ed448.Ed448PrivateKey.generate()
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    header = b64url_encode(json.dumps({"alg": alg, "kid": signer.kid}).encode())
+    payload = b64url_encode(json.dumps(signer.base_claims("access")).encode())
+    signing_input = f"{header}.{payload}"
+    token = signing_input + "." + b64url_encode(key.sign(signing_input.encode()))
+    jwk = {"kty": "OKP", "crv": "Ed448", "x": b64url_encode(raw), "kid": signer.kid, "use": "sig"}
+    return token, jwk
+
+
+@pytest.mark.parametrize("alg", ["EdDSA", "Ed25519"])
+def test_both_names_sign_and_verify_with_an_ed25519_key(alg: str) -> None:
+    """TokenFactory mints Ed25519 tokens under either name; each verifies when allowed."""
+    factory = TokenFactory(alg=alg, clock=FrozenClock(NOW))
+    token = factory.access_token()
+    assert parse_unverified(token).header["alg"] == alg
+    assert factory.jwks()["keys"][0]["crv"] == "Ed25519"
+    assert verifier_for(factory).verify(token).kind == "access"
+
+
+@pytest.mark.parametrize(("token_alg", "allowed"), [("Ed25519", "EdDSA"), ("EdDSA", "Ed25519")])
+def test_each_name_must_be_allowed_on_its_own(token_alg: str, allowed: str) -> None:
+    """The allow-list is explicit: allowing EdDSA does not allow Ed25519, nor the other way."""
+    factory = TokenFactory(alg=token_alg, clock=FrozenClock(NOW))
+    verifier = verifier_for(factory, policy_for(factory, algorithms=frozenset({allowed})))
+    error = rejected(verifier, factory.access_token(), UnsupportedAlgorithm, "unsupported_alg")
+    assert f"alg '{token_alg}' is not allowed" in error.detail
+
+
+def test_ed25519_refuses_an_ed448_key_that_eddsa_accepts() -> None:
+    """Ed25519 names one curve: an Ed448 key cannot verify it, though EdDSA takes both curves."""
+    signer = TokenFactory(alg="EdDSA", clock=FrozenClock(NOW))
+    policy = policy_for(signer, algorithms=frozenset({"EdDSA", "Ed25519"}))
+    eddsa_token, jwk = _ed448_token(signer, "EdDSA")
+    assert verifier_for(signer, policy, jwks={"keys": [jwk]}).verify(eddsa_token)
+    ed25519_token, jwk = _ed448_token(signer, "Ed25519")
+    verifier = verifier_for(signer, policy, jwks={"keys": [jwk]})
+    error = rejected(verifier, ed25519_token, UnsupportedAlgorithm, "unsupported_alg")
+    assert "not an Ed25519 key" in error.detail
+
+
+@pytest.mark.parametrize(("token_alg", "key_alg"), [("Ed25519", "EdDSA"), ("EdDSA", "Ed25519")])
+def test_a_key_labelled_with_the_other_name_verifies_an_ed25519_token(
+    token_alg: str, key_alg: str
+) -> None:
+    """RFC 9864: an Ed25519 key published as EdDSA (or Ed25519) verifies either label's tokens."""
+    factory = TokenFactory(alg=token_alg, clock=FrozenClock(NOW))
+    jwk = {**factory.jwks()["keys"][0], "alg": key_alg}
+    policy = policy_for(factory, algorithms=frozenset({token_alg}))
+    assert verifier_for(factory, policy, jwks={"keys": [jwk]}).verify(factory.access_token())
+
+
+def test_an_ed448_key_labelled_eddsa_does_not_verify_an_ed25519_token() -> None:
+    """The label equivalence holds for Ed25519 keys only."""
+    signer = TokenFactory(alg="EdDSA", clock=FrozenClock(NOW))
+    token, jwk = _ed448_token(signer, "Ed25519")
+    policy = policy_for(signer, algorithms=frozenset({"Ed25519"}))
+    verifier = verifier_for(signer, policy, jwks={"keys": [{**jwk, "alg": "EdDSA"}]})
+    error = rejected(verifier, token, UnsupportedAlgorithm, "unsupported_alg")
+    assert "published for alg 'EdDSA'" in error.detail

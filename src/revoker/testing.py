@@ -1,13 +1,16 @@
 """Fakes for tests, ours and our users': a token factory, a static JWKS, a frozen clock.
 
 Nothing here touches the network. A ``TokenFactory`` mints Cognito-shaped
-tokens with its own key; ``StaticJwksFetcher`` hands its JWKS to a
-``JwksCache`` and counts the fetches.
+tokens (and back-channel logout tokens) with its own key, in any supported
+algorithm (``EdDSA`` and ``Ed25519`` both sign with an Ed25519 key);
+``StaticJwksFetcher`` hands its JWKS to a ``JwksCache`` and counts the fetches;
+``DpopKey`` is a client's DPoP key that signs proofs.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import threading
 import uuid
@@ -15,14 +18,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from revoker.core.clock import FrozenClock
+from revoker.core.dpop import jwk_thumbprint
 from revoker.core.errors import JwksUnavailable
 from revoker.core.jwks import JwksCache, JwksSource
 from revoker.core.signing import PrivateKey, generate_key, public_jwk, sign_compact
+from revoker.core.tokens import b64url_encode
 from revoker.core.verify import VerificationPolicy, Verifier
 
 __all__ = [
     "TEST_AUDIENCE",
     "TEST_ISSUER",
+    "DpopKey",
     "FrozenClock",
     "StaticJwksFetcher",
     "TokenFactory",
@@ -136,6 +142,25 @@ class TokenFactory:
         claims.update(overrides)
         return {k: v for k, v in claims.items() if v is not None}
 
+    def logout_token(self, *, typ: str | None = "logout+jwt", **overrides: Any) -> str:
+        """An OIDC back-channel logout token (§2.4) for this client; ``claim=None`` drops one."""
+        now = int(self.clock())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.client_id,
+            "iat": now,
+            "exp": now + 120,
+            "jti": str(uuid.uuid4()),
+            "sub": "user-1",
+            "sid": "session-1",
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        }
+        claims.update(overrides)
+        header: dict[str, Any] = {"kid": self.kid, "alg": self.alg}
+        if typ is not None:
+            header["typ"] = typ
+        return self.sign({k: v for k, v in claims.items() if v is not None}, header=header)
+
     def access_token(self, **overrides: Any) -> str:
         """An access token; pass ``claim=None`` to drop a claim."""
         return self.sign(self.base_claims("access", **overrides))
@@ -165,3 +190,48 @@ class TokenFactory:
             clock=self.clock,
         )
         return Verifier(verification, {self.issuer: cache}, clock=self.clock)
+
+
+class DpopKey:
+    """A client's DPoP key (RFC 9449): its public JWK, its thumbprint, and proofs it signs."""
+
+    def __init__(self, alg: str = "ES256", *, clock: FrozenClock | None = None) -> None:
+        self.alg = alg
+        self.clock = clock or FrozenClock(1_700_000_000)
+        self.key: PrivateKey = generate_key(alg)
+        jwk = public_jwk(self.key, kid="dpop", alg=alg)
+        self.jwk = {k: v for k, v in jwk.items() if k not in ("kid", "alg", "use")}
+
+    @property
+    def jkt(self) -> str:
+        """The RFC 7638 thumbprint an access token bound to this key carries as ``cnf.jkt``."""
+        return jwk_thumbprint(self.jwk)
+
+    def proof(
+        self,
+        method: str,
+        uri: str,
+        *,
+        access_token: str | None,
+        header: dict[str, Any] | None = None,
+        key: PrivateKey | None = None,
+        **overrides: Any,
+    ) -> str:
+        """A proof for one request; ``claim=None`` drops a claim, ``header`` replaces the
+        default ``{typ: dpop+jwt, alg, jwk}``."""
+        claims: dict[str, Any] = {
+            "jti": str(uuid.uuid4()),
+            "htm": method,
+            "htu": uri,
+            "iat": int(self.clock()),
+        }
+        if access_token is not None:
+            digest = hashlib.sha256(access_token.encode("ascii")).digest()
+            claims["ath"] = b64url_encode(digest)
+        claims.update(overrides)
+        default = {"typ": "dpop+jwt", "alg": self.alg, "jwk": self.jwk}
+        return sign_compact(
+            header if header is not None else default,
+            {k: v for k, v in claims.items() if v is not None},
+            key or self.key,
+        )

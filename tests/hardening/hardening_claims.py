@@ -49,6 +49,13 @@ def _claims_text(kit: Kit) -> str:
     return json.dumps(kit.rs.base_claims("access"), separators=(",", ":"))
 
 
+def _typed(kit: Kit, typ: str) -> str:
+    """A genuine access token whose header claims another media type."""
+    return kit.rs.sign(
+        kit.rs.base_claims("access"), header={"alg": "RS256", "kid": kit.rs.kid, "typ": typ}
+    )
+
+
 def _replace_char(token: str, index: int, char: str) -> str:
     return token[:index] + char + token[index + 1 :]
 
@@ -240,6 +247,42 @@ CLAIM_CASES: list[Case] = [
     Case("id-token-aud-list-without-ours", "wrong_audience", lambda kit: _id(kit, aud=["a", "b"])),
     Case("aud-prefix-of-ours", "wrong_audience", lambda kit: _id(kit, aud=kit.rs.client_id[:-1])),
     *[_issuer_case(change) for change in _ISSUER_CHANGES],
+    # Tokens of another profile, genuinely signed, offered as access tokens.
+    Case("logout-token-as-access-token", "wrong_token_use", lambda kit: kit.rs.logout_token()),
+    Case(
+        "logout-token-typed-jwt-as-access-token",
+        "wrong_token_use",
+        lambda kit: kit.rs.logout_token(typ="JWT", client_id=kit.rs.client_id),
+    ),
+    Case(
+        "secevent-typ-as-access-token",
+        "wrong_token_use",
+        lambda kit: _typed(kit, "secevent+jwt"),
+    ),
+    Case("dpop-proof-typ-as-access-token", "wrong_token_use", lambda kit: _typed(kit, "dpop+jwt")),
+    Case("events-claim-in-access-token", "wrong_token_use", lambda kit: _access(kit, events={})),
+    Case("keycloak-refresh-token", "wrong_token_use", lambda kit: _id(kit, typ="Refresh")),
+    Case(
+        "token-use-id-typed-at-jwt",
+        "wrong_token_use",
+        lambda kit: kit.rs.sign(
+            kit.rs.base_claims("id"), header={"alg": "RS256", "kid": kit.rs.kid, "typ": "at+jwt"}
+        ),
+    ),
+    # Sender-constrained tokens presented as a plain Bearer (RFC 9449 §7.2, RFC 8705).
+    Case("dpop-bound-as-bearer", "sender_constrained", lambda kit: _access(kit, cnf={"jkt": "x"})),
+    Case(
+        "mtls-bound-without-certificate",
+        "sender_constrained",
+        lambda kit: _access(kit, cnf={"x5t#S256": "x"}),
+    ),
+    Case(
+        "bound-by-an-unknown-method",
+        "sender_constrained",
+        lambda kit: _access(kit, cnf={"jwk": {"kty": "EC"}}),
+    ),
+    Case("cnf-not-an-object", "malformed", lambda kit: _access(kit, cnf="jkt")),
+    Case("cnf-jkt-not-a-string", "malformed", lambda kit: _access(kit, cnf={"jkt": 1})),
     # Size and depth.
     Case(
         "one-megabyte",

@@ -4,6 +4,11 @@
 valid now, and not revoked? Verification is cached per token until its
 ``exp``; the registry match runs on every check, cached or not, so the cache
 can never hide a revocation.
+
+A sender-constrained token (``cnf``: DPoP-bound or certificate-bound) also needs
+the request's proof: ``check(token, proof=ProofContext(...))``. That check runs on
+every request too, before the registry match, and costs an unbound token one
+attribute test.
 """
 
 from __future__ import annotations
@@ -13,14 +18,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from revoker.core.binding import ProofContext, check_binding
 from revoker.core.clock import Clock
 from revoker.core.errors import ConfigurationError, RevokerError
 
 if TYPE_CHECKING:
+    from revoker.core.dpop import DpopVerifier
     from revoker.core.registry import Registry, Rule
     from revoker.core.verify import VerifiedToken, Verifier
 
-__all__ = ["Authorizer", "Decision"]
+__all__ = ["Authorizer", "Decision", "ProofContext"]
 
 DEFAULT_CACHE_SIZE = 50_000
 
@@ -46,7 +53,11 @@ class Decision:
 
 
 class Authorizer:
-    """Verify + verified-token cache + registry match, giving a ``Decision``."""
+    """Verify + verified-token cache + proof of a bound token + registry match -> ``Decision``.
+
+    ``dpop``: the verifier of DPoP proofs; without one a DPoP-bound token is refused
+    (``sender_constrained``) whatever comes with it.
+    """
 
     def __init__(
         self,
@@ -55,9 +66,11 @@ class Authorizer:
         *,
         cache_size: int = DEFAULT_CACHE_SIZE,
         clock: Clock | None = None,
+        dpop: DpopVerifier | None = None,
     ) -> None:
         self.verifier = verifier
         self.registry = registry
+        self.dpop = dpop
         self.clock = clock or verifier.clock
         self._cache_size = max(0, cache_size)
         # raw token -> (verified token, the instant it stops being valid)
@@ -67,10 +80,17 @@ class Authorizer:
             # The rules must outlive every token this verifier accepts (see Registry).
             registry.require_lifetime(verifier.policy.max_lifetime_seconds)
 
-    def check(self, token: str) -> Decision:
-        """Decide on ``token``. Never raises for any token input."""
+    def check(self, token: str, *, proof: ProofContext | None = None) -> Decision:
+        """Decide on ``token``, presented with ``proof``. Never raises for any token input.
+
+        ``proof`` is what the request proves besides the token (a DPoP proof, the method
+        and URI, the client certificate's thumbprint); None for a plain Bearer request.
+        """
         try:
             verified = self._verified(token)
+            # Never cached: the proof belongs to this request. One test for an unbound token.
+            if verified.binding is not None or (proof is not None and proof.dpop is not None):
+                check_binding(verified, proof, self.dpop)
         except RevokerError as exc:
             return Decision(False, exc.reason, detail=exc.detail)
         registry = self.registry
@@ -95,7 +115,8 @@ class Authorizer:
         return token not in self._cache and self.verifier.may_fetch(token)
 
     def verify(self, token: str) -> VerifiedToken:
-        """Verification alone (cached), raising the typed error: no registry match."""
+        """Verification alone (cached), raising the typed error: no proof of a bound token
+        (see ``check``), no registry match."""
         return self._verified(token)
 
     def _verified(self, token: str) -> VerifiedToken:

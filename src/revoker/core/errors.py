@@ -16,7 +16,12 @@ The tree::
     │   ├── WrongAudience             wrong_audience
     │   ├── WrongTokenUse             wrong_token_use
     │   ├── MissingClaim              missing_claim
-    │   └── LifetimeTooLong           lifetime_too_long
+    │   ├── LifetimeTooLong           lifetime_too_long
+    │   ├── SenderConstrained         sender_constrained: a DPoP- or certificate-bound token
+    │   │                             presented without its proof (RFC 9449 §7.2, RFC 8705)
+    │   ├── InvalidDpopProof          invalid_dpop_proof
+    │   ├── InvalidLogoutToken        invalid_logout_token: not a back-channel logout token
+    │   └── InvalidSecurityEvent      invalid_security_event: not an RFC 8417 security event
     ├── CannotDecide                  503: a dependency is down, not the token's fault
     │   ├── JwksUnavailable           jwks_unavailable
     │   └── RegistryStale             registry_stale
@@ -54,7 +59,10 @@ __all__ = [
     "ConfigurationError",
     "DuplicateRule",
     "Forbidden",
+    "InvalidDpopProof",
+    "InvalidLogoutToken",
     "InvalidRule",
+    "InvalidSecurityEvent",
     "IssuedInFuture",
     "JwksUnavailable",
     "LifetimeTooLong",
@@ -67,6 +75,7 @@ __all__ = [
     "RequestRefused",
     "RevokerError",
     "RuleNotFound",
+    "SenderConstrained",
     "StoreError",
     "Throttled",
     "TokenExpired",
@@ -98,6 +107,10 @@ REASONS: tuple[str, ...] = (
     "wrong_token_use",
     "missing_claim",
     "lifetime_too_long",
+    "sender_constrained",
+    "invalid_dpop_proof",
+    "invalid_logout_token",
+    "invalid_security_event",
     "revoked_token",
     "revoked_family",
     "revoked_session",
@@ -179,6 +192,35 @@ class MissingClaim(TokenRejected):
 
 class LifetimeTooLong(TokenRejected):
     reason = "lifetime_too_long"
+
+
+class SenderConstrained(TokenRejected):
+    """A token bound to a key (``cnf.jkt``) or a certificate (``cnf.x5t#S256``) was presented
+    without proof of holding it: as a plain Bearer, or over the wrong TLS client certificate."""
+
+    reason = "sender_constrained"
+
+
+class InvalidDpopProof(TokenRejected):
+    """The DPoP proof that came with a DPoP-bound token does not hold (RFC 9449 §4.3)."""
+
+    reason = "invalid_dpop_proof"
+
+
+class InvalidLogoutToken(TokenRejected):
+    """A token offered as an OIDC back-channel logout token breaks that profile's rules
+    (Back-Channel Logout 1.0 §2.4, §2.6): ``typ``, ``events``, ``nonce``, ``sub``/``sid``.
+    The transport answers 400, as §2.8 asks; checks shared with every profile (signature,
+    issuer, audience, times) keep their own reason codes."""
+
+    reason = "invalid_logout_token"
+
+
+class InvalidSecurityEvent(TokenRejected):
+    """A token offered as a Security Event Token breaks that profile's rules (RFC 8417,
+    Shared Signals 1.0): ``typ``, exactly one event, a fresh ``iat``."""
+
+    reason = "invalid_security_event"
 
 
 class CannotDecide(RevokerError):

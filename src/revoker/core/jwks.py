@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from revoker.core.clock import Clock, SystemClock
+from revoker.core.detail import shown, shown_list
 from revoker.core.errors import ConfigurationError, JwksUnavailable, UnknownKid
 
 if TYPE_CHECKING:
@@ -293,7 +294,9 @@ class JwksCache:
         # fetch: that is "cannot decide", not a bad token.
         if self._loaded_at is None or self._last_error is not None:
             raise self._last_error or JwksUnavailable("no signing keys could be loaded yet")
-        raise UnknownKid("the token's kid is not in the issuer's JWKS")
+        raise UnknownKid(
+            f"kid {shown(kid)} is not in the issuer's JWKS; it has {shown_list(sorted(self._keys))}"
+        )
 
     def _refresh(self, now: float, *, force: bool) -> JwksUnavailable | None:
         """Fetch unless in the penalty box; a caller that finds a fetch in flight waits for it.

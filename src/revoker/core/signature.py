@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from revoker.core.detail import shown
 from revoker.core.errors import BadSignature, UnsupportedAlgorithm
 from revoker.core.jwks import SigningKey
 from revoker.core.tokens import UnverifiedToken
@@ -29,30 +30,60 @@ _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
 _EC_CURVES = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
 _KTY = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 
+#: Every algorithm revoker can verify. ``Ed25519`` is RFC 9864's fully specified name
+#: for EdDSA over Ed25519 (``EdDSA`` alone also allows Ed448). No HMAC, no ``none``.
 SUPPORTED_ALGORITHMS = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+    {
+        "RS256",
+        "RS384",
+        "RS512",
+        "PS256",
+        "PS384",
+        "PS512",
+        "ES256",
+        "ES384",
+        "ES512",
+        "EdDSA",
+        "Ed25519",
+    }
 )
 _ED_KEYS = (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)
+# RFC 9864 §2.2: a key published for "EdDSA" and an Ed25519 key's "Ed25519" name one
+# signature, so either label verifies the other's tokens when the key is Ed25519.
+_ED25519_NAMES = frozenset({"EdDSA", "Ed25519"})
 
 
 def _check_key_fits(alg: str, key: SigningKey) -> None:
+    kid = shown(key.kid)
     if key.alg is not None and key.alg != alg:
-        raise UnsupportedAlgorithm(f"key {key.kid!r} is for {key.alg}, the token says {alg}")
+        same_ed25519 = {key.alg, alg} == _ED25519_NAMES and isinstance(
+            key.key, ed25519.Ed25519PublicKey
+        )
+        if not same_ed25519:
+            raise UnsupportedAlgorithm(
+                f"key {kid} is published for alg {shown(key.alg)}, the token says {shown(alg)}"
+            )
     if _KTY[alg[:2]] != key.kty:
-        raise UnsupportedAlgorithm(f"key {key.kid!r} is {key.kty}, which cannot verify {alg}")
+        raise UnsupportedAlgorithm(
+            f"key {kid} is of type {shown(key.kty)}, which cannot verify alg {shown(alg)}"
+        )
     if alg == "EdDSA" and not isinstance(key.key, _ED_KEYS):
-        raise UnsupportedAlgorithm(f"key {key.kid!r} is not an Ed25519 or Ed448 key")
+        raise UnsupportedAlgorithm(f"key {kid} is not an Ed25519 or Ed448 key")
+    if alg == "Ed25519" and not isinstance(key.key, ed25519.Ed25519PublicKey):
+        raise UnsupportedAlgorithm(f"key {kid} is not an Ed25519 key, which alg 'Ed25519' needs")
     curve = _EC_CURVES.get(alg)
     if curve is not None and not (
         isinstance(key.key, ec.EllipticCurvePublicKey) and isinstance(key.key.curve, curve)
     ):
-        raise UnsupportedAlgorithm(f"key {key.kid!r} is not on the curve {alg} requires")
+        raise UnsupportedAlgorithm(f"key {kid} is not on the curve alg {shown(alg)} requires")
 
 
 def _ecdsa_der(signature: bytes, curve: ec.EllipticCurve) -> bytes:
     size = (curve.key_size + 7) // 8
     if len(signature) != 2 * size:
-        raise BadSignature("the ECDSA signature has the wrong length")
+        raise BadSignature(
+            f"the ECDSA signature has the wrong length: {len(signature)} bytes, not {2 * size}"
+        )
     r = int.from_bytes(signature[:size], "big")
     s = int.from_bytes(signature[size:], "big")
     order = _CURVE_ORDERS[curve.name]
@@ -118,6 +149,7 @@ _SIGNATURE_CHECKS: dict[str, _SignatureCheck] = {
     **{f"PS{bits}": _rsa_pss(bits) for bits in ("256", "384", "512")},
     **{f"ES{bits}": _ecdsa(bits) for bits in ("256", "384", "512")},
     "EdDSA": _eddsa,
+    "Ed25519": _eddsa,
 }
 
 
@@ -127,11 +159,15 @@ def verify_signature(token: UnverifiedToken, key: SigningKey) -> None:
     # Callable on its own, so it cannot rely on a policy having vetted alg ("none", "HS256").
     check = _SIGNATURE_CHECKS.get(alg) if isinstance(alg, str) else None
     if check is None:
-        raise UnsupportedAlgorithm(f"alg must be one of {sorted(SUPPORTED_ALGORITHMS)}")
+        raise UnsupportedAlgorithm(
+            f"alg {shown(alg)} is not one revoker verifies ({sorted(SUPPORTED_ALGORITHMS)})"
+        )
     _check_key_fits(alg, key)
     try:
         check(key.key, token.signing_input, token.signature)
     except (InvalidSignature, ValueError) as exc:
-        raise BadSignature("the signature does not verify") from exc
+        raise BadSignature(
+            f"the signature does not verify with key {shown(key.kid)} (alg {shown(alg)})"
+        ) from exc
     except (TypeError, AttributeError) as exc:  # a hand-built SigningKey whose kty lies
-        raise UnsupportedAlgorithm(f"key {key.kid!r} cannot verify {alg}") from exc
+        raise UnsupportedAlgorithm(f"key {shown(key.kid)} cannot verify alg {shown(alg)}") from exc

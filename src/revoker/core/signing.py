@@ -24,7 +24,8 @@ _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
 
 
 def generate_key(alg: str = "RS256") -> PrivateKey:
-    """A fresh private key suited to ``alg`` (RSA 2048, P-256/384/521 or Ed25519)."""
+    """A fresh private key suited to ``alg`` (RSA 2048, P-256/384/521, or Ed25519 for
+    ``EdDSA`` and its fully specified name ``Ed25519``)."""
     if alg.startswith(("RS", "PS")):
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     curves: dict[str, Callable[[], ec.EllipticCurve]] = {
@@ -34,7 +35,7 @@ def generate_key(alg: str = "RS256") -> PrivateKey:
     }
     if alg in curves:
         return ec.generate_private_key(curves[alg]())
-    if alg == "EdDSA":
+    if alg in ("EdDSA", "Ed25519"):
         return ed25519.Ed25519PrivateKey.generate()
     raise ValueError(f"cannot generate a key for {alg}")
 

@@ -13,9 +13,11 @@ import binascii
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from revoker.core.detail import shown
 from revoker.core.errors import MalformedToken, TokenTooLarge
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "UnverifiedToken",
     "b64url_decode",
     "b64url_encode",
+    "header_type",
     "parse_unverified",
     "peek_header",
     "token_fingerprint",
@@ -146,6 +149,20 @@ def _parse_header(header_b64: str) -> dict[str, Any]:
     if len(_HEADERS) < _MAX_CACHED_HEADERS:
         _HEADERS[header_b64] = dict(header)
     return header
+
+
+def header_type(header: Mapping[str, Any]) -> str | None:
+    """The header's ``typ`` as a media type to compare: lower-cased, without ``application/``.
+
+    RFC 7515 §4.1.9: media types are case-insensitive and ``application/`` may be left
+    out, so ``application/AT+JWT`` and ``at+jwt`` name one type. None when absent.
+    """
+    typ = header.get("typ")
+    if typ is None:
+        return None
+    if not isinstance(typ, str):
+        raise MalformedToken(f"header 'typ' must be a string, not {shown(typ)}")
+    return typ.lower().removeprefix("application/")
 
 
 def peek_header(token: str) -> dict[str, Any] | None:

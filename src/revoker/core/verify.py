@@ -1,8 +1,11 @@
-"""Verify a token: parse, ``crit``, algorithm, issuer, key, signature, then the claims.
+"""Verify an access or ID token: the shared signed-JWS step, then this profile's claims.
 
-The issuer is checked before any key is looked up, so keys are only ever fetched
-for a trusted issuer. The signature lives in ``signature``, the claim checks in
-``claims``; this module puts them in order and names the result.
+``signed.verify_signed`` parses, refuses ``crit``, checks the algorithm and the
+issuer (before any key is looked up, so keys are only ever fetched for a trusted
+issuer), and the signature; ``claims.check_claims`` then checks times, the token's
+kind and the audience, and refuses tokens of another profile. This module puts
+them in order and names the result. Logout tokens and security events have
+verifiers of their own (``logout_token``, ``security_event``) on the same keys.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from revoker.core.binding import Confirmation, parse_confirmation
 from revoker.core.claims import (
     COGNITO_MAX_LIFETIME_SECONDS,
     DEFAULT_LEEWAY_SECONDS,
@@ -19,16 +23,11 @@ from revoker.core.claims import (
     check_claims,
 )
 from revoker.core.clock import Clock, SystemClock
-from revoker.core.errors import (
-    ConfigurationError,
-    MalformedToken,
-    UnknownKid,
-    UnsupportedAlgorithm,
-    WrongIssuer,
-)
+from revoker.core.errors import ConfigurationError
 from revoker.core.jwks import JwksCache
 from revoker.core.signature import SUPPORTED_ALGORITHMS, verify_signature
-from revoker.core.tokens import parse_unverified, peek_header
+from revoker.core.signed import verify_signed
+from revoker.core.tokens import peek_header
 
 __all__ = [
     "COGNITO_MAX_LIFETIME_SECONDS",
@@ -50,6 +49,10 @@ class VerifiedToken:
     raw: str
     header: dict[str, Any]
     claims: dict[str, Any] = field(repr=False)
+    #: ``"id"``, ``"access"``, or None when the token does not say (see ``claims``).
+    kind: str | None = None
+    #: The token's ``cnf``: what its presenter must prove (None for a Bearer token).
+    binding: Confirmation | None = None
 
     @property
     def issuer(self) -> str:
@@ -68,8 +71,14 @@ class VerifiedToken:
         return _optional_str(self.claims, "origin_jti")
 
     @property
+    def session_id(self) -> str | None:
+        return _optional_str(self.claims, "sid")
+
+    @property
     def token_use(self) -> str | None:
-        return _optional_str(self.claims, "token_use")
+        """The kind under Cognito's name: ``token_use`` where the token carries it, else the
+        kind read from RFC 9068's ``typ`` (or Keycloak's ``typ`` claim), else None."""
+        return self.kind
 
     @property
     def kid(self) -> str:
@@ -89,18 +98,8 @@ def _optional_str(claims: Mapping[str, Any], name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _check_crit(header: Mapping[str, Any]) -> None:
-    if "crit" not in header:
-        return
-    crit = header["crit"]
-    if not isinstance(crit, list) or not crit or not all(isinstance(c, str) for c in crit):
-        raise MalformedToken("'crit' must be a non-empty list of names")
-    # revoker understands no JWS extension, so any critical one must be refused.
-    raise MalformedToken(f"unsupported critical header extension {crit[0][:64]!r}")
-
-
 class Verifier:
-    """Verifies tokens of trusted issuers, each with its own key cache."""
+    """Verifies access and ID tokens of trusted issuers, each with its own key cache."""
 
     def __init__(
         self,
@@ -134,23 +133,17 @@ class Verifier:
         return any(cache.would_fetch(kid) for cache in self._distinct_caches)
 
     def verify(self, token: str) -> VerifiedToken:
-        """Return the verified token, or raise a ``TokenRejected``/``CannotDecide`` error."""
-        policy = self.policy
-        parsed = parse_unverified(token, max_bytes=policy.max_token_bytes)
-        header = parsed.header
-        _check_crit(header)
-        alg = header["alg"]
-        if alg not in policy.algorithms:
-            raise UnsupportedAlgorithm(f"alg must be one of {sorted(policy.algorithms)}")
-        issuer = parsed.claims.get("iss")
-        cache = self.keys.get(issuer) if isinstance(issuer, str) else None
-        if cache is None:
-            raise WrongIssuer(f"the issuer must be one of {list(policy.issuers)}")
-        kid = header.get("kid")
-        if kid is None:
-            raise UnknownKid("the token header has no 'kid'")
-        if not isinstance(kid, str):
-            raise MalformedToken("'kid' must be a string")
-        verify_signature(parsed, cache.get(kid))
-        check_claims(parsed.claims, policy, self.clock())
-        return VerifiedToken(raw=token, header=header, claims=parsed.claims)
+        """Return the verified token, or raise a ``TokenRejected``/``CannotDecide`` error.
+
+        A sender-constrained token (``cnf``) verifies here; whether the request proves
+        its key is the authorizer's check (``binding.check_binding``), on every request.
+        """
+        parsed = verify_signed(token, self.policy, self.keys)
+        kind = check_claims(parsed.claims, self.policy, self.clock(), parsed.header)
+        return VerifiedToken(
+            raw=token,
+            header=parsed.header,
+            claims=parsed.claims,
+            kind=kind,
+            binding=parse_confirmation(parsed.claims),
+        )
