@@ -72,7 +72,8 @@ Serve = Callable[[RevokerApp], AbstractContextManager[httpx.Client]]
 #: Every /auth answer in these suites must come within this (generous for a busy 2-core CI).
 AUTH_DEADLINE_SECONDS = 1.0
 
-_DESCRIPTION = re.compile(r'error_description="([a-z_]+)"')
+# The reason code comes first in error_description, then ": " and the detail.
+_DESCRIPTION = re.compile(r'error_description="([a-z_]+)(?::[^"]*)?"')
 
 
 def bearer(token: str) -> dict[str, str]:

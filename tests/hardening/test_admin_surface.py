@@ -69,9 +69,10 @@ def test_no_route_creates_or_lifts_a_rule_without_a_valid_credential(
         assert [rule.id for rule in registry.rules()] == [existing.id]
         assert [(entry.action, entry.actor) for entry in registry.audit()] == [("revoke", "setup")]
         assert ask_ok(client, victim)
-    # 200: health routes, and /revoke of an invalid token (RFC 7009); never 201 nor a 5xx.
+    # 200: health routes, and /revoke of an invalid token (RFC 7009); 400: a logout token
+    # that is not one (/backchannel-logout takes no credential); never 201 nor a 5xx.
     assert 401 in statuses
-    assert statuses <= {200, 401, 404, 405, 415}
+    assert statuses <= {200, 400, 401, 404, 405, 415}
 
 
 def ask_ok(client: httpx.Client, token: str) -> bool:
@@ -130,8 +131,9 @@ def _chunks(size: int) -> Iterator[bytes]:
         ("/admin/check", "application/json"),
         ("/introspect", "application/x-www-form-urlencoded"),
         ("/revoke", "application/x-www-form-urlencoded"),
+        ("/backchannel-logout", "application/x-www-form-urlencoded"),
     ],
-    ids=["admin-rules", "admin-check", "introspect", "revoke"],
+    ids=["admin-rules", "admin-check", "introspect", "revoke", "backchannel-logout"],
 )
 @pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "chunked"])
 def test_every_body_has_a_size_limit(
@@ -162,7 +164,13 @@ def test_every_route_that_reads_a_body_is_in_the_size_test(
         for route in app.starlette.routes
         if isinstance(route, Route) and "POST" in (route.methods or ())
     }
-    assert posts == {"/admin/rules", "/admin/check", "/introspect", "/revoke"}
+    assert posts == {
+        "/admin/rules",
+        "/admin/check",
+        "/introspect",
+        "/revoke",
+        "/backchannel-logout",
+    }
 
 
 def test_auth_never_reads_a_body(

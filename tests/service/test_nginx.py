@@ -226,8 +226,8 @@ def test_through_nginx_allowed_denied_and_revoked(
         tampered = f"{header}.{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
         denied = client.get("/api/orders?denied=1", headers=bearer(tampered))
         assert denied.status_code == 401
-        assert denied.headers["www-authenticate"] == (
-            'Bearer error="invalid_token", error_description="bad_signature"'
+        assert denied.headers["www-authenticate"].startswith(
+            'Bearer error="invalid_token", error_description="bad_signature: '
         )
         assert len(upstream.seen) == hits  # denied requests never reach the app
         assert _denial_logged(revoker, "/api/orders?denied=1")  # X-Original-URI/-Method sent
@@ -238,7 +238,7 @@ def test_through_nginx_allowed_denied_and_revoked(
         assert revoked.status_code == 200
         after = client.get("/api/orders?denied=1", headers=bearer(access))
         assert after.status_code == 401
-        assert 'error_description="revoked_family"' in after.headers["www-authenticate"]
+        assert 'error_description="revoked_family: ' in after.headers["www-authenticate"]
         sibling = client.get("/api/me", headers=bearer(id_token))
         assert sibling.status_code == 401  # the ID token of the same sign-in
         assert len(upstream.seen) == hits + 1

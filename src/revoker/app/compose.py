@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from revoker.app.settings import Settings
 from revoker.core.authorizer import Authorizer
 from revoker.core.clock import Clock, SystemClock
+from revoker.core.dpop import DpopPolicy, DpopVerifier
 from revoker.core.errors import ConfigurationError, JwksUnavailable, StoreError
 from revoker.core.jwks import HttpJwksFetcher, JwksCache, JwksFetcher, JwksSource
 from revoker.core.registry import Registry, RuleStore, open_store
@@ -116,7 +117,14 @@ class Revoker:
         verifier = verifier or build_verifier(settings, fetcher=fetcher, clock=clock)
         if registry is None:
             registry = build_registry(settings, store=store, clock=clock)
-        authorizer = Authorizer(verifier, registry, cache_size=settings.cache_size, clock=clock)
+        dpop = (
+            DpopVerifier(DpopPolicy(max_age_seconds=settings.dpop_max_age_seconds), clock=clock)
+            if settings.dpop
+            else None
+        )
+        authorizer = Authorizer(
+            verifier, registry, cache_size=settings.cache_size, clock=clock, dpop=dpop
+        )
         revoker = cls(
             settings=settings,
             registry=registry,

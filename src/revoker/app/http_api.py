@@ -48,6 +48,7 @@ from revoker.core.errors import (
     MethodNotAllowed,
     NotFound,
     RevokerError,
+    TokenRejected,
 )
 from revoker.core.tokens import b64url_decode, token_fingerprint
 
@@ -58,6 +59,7 @@ log = logging.getLogger("revoker.api")
 ADMIN_ACTOR = "admin"
 _REVOKE_FORM = frozenset({"token", "token_type_hint", "refresh_token", "client_id"})
 _INTROSPECT_FORM = frozenset({"token", "token_type_hint"})
+_LOGOUT_FORM = frozenset({"logout_token"})
 _RULE_ID = re.compile(r"^/admin/rules/(?P<rule_id>[^/]{1,128})$")
 
 #: Hands a refresh token to its issuer (Cognito RevokeToken); (token, client_id).
@@ -71,6 +73,7 @@ ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("/admin/rules/{rule_id}", ("GET", "DELETE")),
     ("/admin/audit", ("GET",)),
     ("/admin/check", ("POST",)),
+    ("/backchannel-logout", ("POST",)),
 )
 
 
@@ -194,6 +197,23 @@ class HttpApi:
         log.info("refresh token handed to the issuer", extra=fields(token=token_fingerprint(token)))
         return Answer(200, None)
 
+    # -- /backchannel-logout (OIDC Back-Channel Logout 1.0, §2.8) ------------------
+
+    def backchannel_logout(self, request: ApiRequest, _params: Mapping[str, str]) -> Answer:
+        """200 with ``Cache-Control: no-store`` once the rule is durable (a replay too); 400
+        with an OAuth-style error for a refused logout token, creating nothing."""
+        if not self.operations.revoker.settings.backchannel_logout:
+            raise NotFound("back-channel logout is turned off (--no-backchannel-logout)")
+        form = parse_form(request.body, request.header("content-type"), _LOGOUT_FORM)
+        logout_token = form.get("logout_token", "")
+        if not logout_token:
+            raise BadRequest("the 'logout_token' parameter is required")
+        try:
+            self.operations.backchannel_logout(logout_token)
+        except TokenRejected as exc:
+            return error_answer(400, "invalid_request", f"{exc.reason}: {exc.detail}")
+        return Answer(200, None)
+
     # -- /admin -------------------------------------------------------------------
 
     def _admin(self, request: ApiRequest) -> None:
@@ -251,4 +271,5 @@ _HANDLERS: dict[str, dict[str, _Handler]] = {
     "/admin/rules/{rule_id}": {"GET": HttpApi.get_rule, "DELETE": HttpApi.lift_rule},
     "/admin/audit": {"GET": HttpApi.audit},
     "/admin/check": {"POST": HttpApi.check},
+    "/backchannel-logout": {"POST": HttpApi.backchannel_logout},
 }

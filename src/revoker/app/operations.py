@@ -74,6 +74,10 @@ class Observer(Protocol):
 
     def revocation_refused(self, reason: str) -> None: ...
 
+    def signal(self, source: str, outcome: str) -> None:
+        """A provider signal (``backchannel_logout`` …) was ``applied``, a ``replay`` or
+        ``refused``."""
+
 
 @dataclass(frozen=True, slots=True)
 class RuleEvent:
@@ -355,6 +359,63 @@ class Operations:
             observer.rule_change("lift")
         log.info("rule lifted", extra=fields(rule=rule.id, kind=str(rule.kind), actor=actor))
         return rule
+
+    # -- provider signals -----------------------------------------------------------
+
+    def backchannel_logout(self, logout_token: str) -> tuple[Rule, bool]:
+        """OIDC Back-Channel Logout 1.0: a ``sid`` gives a session rule scoped to the
+        issuer; a ``sub`` alone, a subject cut-off at the token's ``iat``. The issuer is
+        the actor. One rule per (issuer, jti): a replay finds it and creates nothing.
+        A token that fails §2.6 raises its ``TokenRejected`` error (the caller answers 400).
+        """
+        from revoker.core.logout_token import LogoutTokenVerifier  # noqa: PLC0415
+
+        settings = self._revoker.settings
+        verifier = LogoutTokenVerifier(self._revoker.verifier, audience=settings.logout_audience())
+        observer = self._revoker.observer
+        try:
+            logout = verifier.verify(logout_token)
+        except TokenRejected as exc:
+            log.info(
+                "back-channel logout refused",
+                extra=fields(reason=exc.reason, detail=exc.detail,
+                             token=token_fingerprint(logout_token)),
+            )  # fmt: skip
+            if observer is not None:
+                observer.signal("backchannel_logout", "refused")
+            raise
+        registry = self._revoker.registry
+        # One rule per session (any number of logouts of it), one per subject logout event.
+        actor = logout.iss[:256]
+        if logout.sid is not None:
+            rule, created = registry.ensure(
+                RuleKind.SESSION,
+                logout.sid,
+                tag="bcl",
+                issuer=logout.iss,
+                reason="OIDC back-channel logout (sid)",
+                actor=actor,
+            )
+        else:
+            assert logout.sub is not None  # noqa: S101 - the profile requires sub or sid
+            rule, created = registry.ensure(
+                RuleKind.SUBJECT,
+                logout.sub,
+                tag=f"bcl\0{logout.jti}",
+                issuer=logout.iss,
+                cutoff=min(logout.iat, registry.clock()),
+                reason="OIDC back-channel logout (sub)",
+                actor=actor,
+            )
+        if created:
+            self.rule_created(rule, RuleEvent("logout"))
+        else:
+            log.info(
+                "back-channel logout replayed", extra=fields(rule=rule.id, jti=logout.jti[:64])
+            )
+        if observer is not None:
+            observer.signal("backchannel_logout", "applied" if created else "replay")
+        return rule, created
 
     def audit(self, query: Mapping[str, str]) -> dict[str, Any]:
         """``?limit=&since_seq=`` -> ``{"entries": […]}``, oldest first."""

@@ -68,6 +68,7 @@ MAX_SYNC_AGE_SECONDS = 30.0
 GROUPS = {
     "verification": "Verification (every process that checks tokens)",
     "registry": "Revocation registry (every process that reads or writes rules)",
+    "signals": "Provider signals (back-channel logout; sender-constrained tokens)",
     "service": "The HTTP service (`revoker serve`)",
     "aws": "AWS Lambda handlers",
 }
@@ -230,6 +231,43 @@ class Settings:
         parser=Seconds(low=0, low_open=True, high=60),
         group="verification",
         flag="--jwks-timeout",
+    )
+    # -- signals and sender-constrained tokens ------------------------------------
+    backchannel_logout: bool = setting(
+        True,
+        help="Serve POST /backchannel-logout (OIDC Back-Channel Logout 1.0) for every trusted "
+        "issuer.",
+        parser=Flag(),
+        group="signals",
+    )
+    backchannel_logout_audience: tuple[str, ...] = setting(
+        (),
+        help="The client ids a logout token's aud may name (repeatable; default: the audience).",
+        parser=Texts(metavar="CLIENT_ID"),
+        group="signals",
+        env="REVOKER_BACKCHANNEL_LOGOUT_AUDIENCE",
+        flag="--backchannel-logout-audience",
+    )
+    dpop: bool = setting(
+        False,
+        help="Accept DPoP-bound tokens (RFC 9449) with a valid DPoP proof at /auth; without it "
+        "such tokens are refused (sender_constrained).",
+        parser=Flag(),
+        group="signals",
+    )
+    dpop_max_age_seconds: float = setting(
+        60.0,
+        help="How old a DPoP proof's iat may be.",
+        parser=Seconds(low=0, low_open=True, high=3600),
+        group="signals",
+        flag="--dpop-max-age",
+    )
+    client_cert_header: str | None = setting(
+        None,
+        help="The header in which the TLS-terminating gateway passes the client certificate "
+        "(URL-encoded PEM, as nginx's $ssl_client_escaped_cert), for mTLS-bound tokens.",
+        parser=Text(metavar="HEADER", pattern=_HEADER_NAME, explain="an HTTP header name"),
+        group="signals",
     )
     # -- registry ---------------------------------------------------------------
     store_url: str = setting(
@@ -538,6 +576,10 @@ class Settings:
             max_lifetime_seconds=self.max_token_lifetime_seconds,
         )
 
+    def logout_audience(self) -> tuple[str, ...] | None:
+        """What a logout token's ``aud`` may name: the setting, else the audience."""
+        return self.backchannel_logout_audience or self.audience
+
     def registry_limits(self) -> RegistryLimits:
         """How long rules live: the token lifetime the verifier accepts, the family lifetime."""
         return RegistryLimits(
@@ -592,12 +634,13 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-def parse_token_use(value: str) -> frozenset[str]:
-    """``id``, ``access`` or ``any`` (both, as API Gateway's Cognito authorizer accepts)."""
+def parse_token_use(value: str) -> frozenset[str] | None:
+    """``id`` or ``access`` select by the token's kind; ``any`` (None) accepts every kind,
+    one that cannot be told included (a standard OIDC ID token carries no kind)."""
     value = value.strip().lower()
     if value not in TOKEN_USE_CHOICES:
         raise ConfigurationError(f"token use must be one of {', '.join(TOKEN_USE_CHOICES)}")
-    return frozenset({"id", "access"}) if value == "any" else frozenset({value})
+    return None if value == "any" else frozenset({value})
 
 
 def _printable(text: str) -> bool:

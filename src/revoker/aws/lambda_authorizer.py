@@ -86,7 +86,7 @@ def authorize(runtime: Runtime, event: Any) -> dict[str, Any]:
         log.info("deny reason=%s token=%s rule=%s", decision.reason, fingerprint, rule)
         return _deny(request, simple=config.simple_responses)
     claims = decision.claims or {}
-    context = authorizer_context(claims)
+    context = authorizer_context(claims, decision.token.kind if decision.token else None)
     if request.kind == "http-2.0" and config.simple_responses:
         return simple_response(True, context)
     resource = policy_resource(request.resource_arn, config.policy_resource)

@@ -77,6 +77,8 @@ def simple_response(authorized: bool, context: Mapping[str, ContextValue]) -> di
     return {"isAuthorized": authorized, "context": dict(context)}
 
 
-def authorizer_context(claims: Mapping[str, Any]) -> dict[str, ContextValue]:
+def authorizer_context(
+    claims: Mapping[str, Any], kind: str | None = None
+) -> dict[str, ContextValue]:
     """The identity passed on to the backend: six keys, every value a string."""
-    return dict(Identity.from_claims(claims).context())
+    return dict(Identity.from_claims(claims, kind=kind).context())

@@ -31,7 +31,7 @@ __all__ = ["handle", "handler"]
 log = logging.getLogger("revoker.aws")
 
 # The last segments name the route, whatever base path or stage comes first.
-_ROUTE = re.compile(r"(?:^|/)(?P<route>revoke|introspect|admin(?:/.*)?)/?$")
+_ROUTE = re.compile(r"(?:^|/)(?P<route>revoke|introspect|backchannel-logout|admin(?:/.*)?)/?$")
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:

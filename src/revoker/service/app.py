@@ -92,6 +92,7 @@ def build_app(state: ServiceState) -> RevokerApp:
         state.metrics,
         cookie_name=settings.cookie_name,
         realm=settings.realm,
+        client_cert_header=settings.client_cert_header,
     )
     return RevokerApp(state, auth, starlette)
 

@@ -10,8 +10,16 @@ token is in the verified cache) and answers with header lists built up front.
   token lacks the claim), so a gateway that copies them replaces whatever the
   client sent under those names.
 - Denied: 401 with ``WWW-Authenticate: Bearer error="invalid_token",
-  error_description="<reason>"`` (RFC 6750 §3.1); no token at all gets
-  ``Bearer realm="..."`` without an error.
+  error_description="<reason>: <detail>"`` (RFC 6750 §3.1): the reason code first,
+  then what failed in words (the claim, the expected and the received value); no
+  token at all gets ``Bearer realm="..."`` without an error.
+- DPoP (RFC 9449): ``Authorization: DPoP <token>`` with one ``DPoP`` proof header is
+  checked against the client's original request, which the gateway names in
+  ``X-Original-Method``/``X-Forwarded-Method`` and ``X-Original-URI``/``X-Forwarded-Uri``
+  (with ``X-Forwarded-Proto`` and ``X-Forwarded-Host``, else ``Host``); a bad proof
+  gets ``WWW-Authenticate: DPoP error="invalid_dpop_proof"``. A DPoP-bound token sent
+  as a Bearer is refused (``sender_constrained``). An mTLS-bound token (``cnf.x5t#S256``)
+  is checked against the certificate the gateway passes in ``--client-cert-header``.
 - Only 200 and 401, whatever the input: nginx turns any other status of an
   auth subrequest into a 500 of its own.
 """
@@ -22,15 +30,16 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from functools import partial
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from anyio import to_thread
 
 from revoker.app.identity import IDENTITY_HEADERS, Identity
 from revoker.app.logfields import fields
 from revoker.core.authorizer import Authorizer
-from revoker.core.errors import REASONS
+from revoker.core.binding import ProofContext, certificate_thumbprint
 from revoker.core.tokens import token_fingerprint
 from revoker.service.metrics import MISSING_TOKEN, ServiceMetrics
 
@@ -51,6 +60,8 @@ _NO_STORE = (b"cache-control", b"no-store")
 # Printable ASCII stays as it is; '%' and anything else is percent-encoded (UTF-8).
 _SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in "%")
 _HEADER_CACHE_SIZE = 10_000
+_DENIAL_CACHE_SIZE = 4_096
+_MAX_DESCRIPTION = 240
 
 
 def _header_value(text: str) -> bytes:
@@ -86,8 +97,12 @@ class ForwardAuth:
         *,
         cookie_name: str | None = None,
         realm: str = "revoker",
+        client_cert_header: str | None = None,
     ) -> None:
         self._check = authorizer.check
+        self._cert_header = (
+            client_cert_header.lower().encode("ascii") if client_cert_header else None
+        )
         self._may_block = authorizer.may_block
         self._counts = metrics.decision_counts("auth")
         self._metrics = metrics
@@ -113,35 +128,62 @@ class ForwardAuth:
             ],
             missing_body,
         )
-        self._denials: dict[str, _Reply] = {}
-        for reason in REASONS:
-            self._denial(reason)
+        # (reason, detail) -> the 401 messages; bounded, as details carry token values
+        self._denials: dict[tuple[str, str], _Reply] = {}
+        self._realm = realm
 
-    def _denial(self, reason: str) -> _Reply:
-        denial = self._denials.get(reason)
+    def _denial(self, reason: str, detail: str, *, dpop: bool) -> _Reply:
+        key = (reason, detail)
+        denial = self._denials.get(key)
         if denial is None:
             body = _body(False, reason)
-            challenge = f'Bearer error="invalid_token", error_description="{reason}"'
+            description = _quoted(f"{reason}: {detail}" if detail else reason)
+            if dpop and reason == "invalid_dpop_proof":
+                challenge = f'DPoP error="invalid_dpop_proof", error_description="{description}"'
+            else:
+                challenge = f'Bearer error="invalid_token", error_description="{description}"'
             headers = [
                 (b"www-authenticate", challenge.encode("ascii")),
                 _JSON,
                 _NO_STORE,
                 (b"content-length", b"%d" % len(body)),
             ]
-            denial = self._denials[reason] = _reply(401, headers, body)
+            denial = _reply(401, headers, body)
+            if len(self._denials) >= _DENIAL_CACHE_SIZE:
+                self._denials.clear()  # details vary with the tokens: a clean slate bounds it
+            self._denials[key] = denial
         return denial
 
-    def _token(self, headers: list[tuple[bytes, bytes]]) -> str | None:
+    def _token(self, headers: list[tuple[bytes, bytes]]) -> tuple[str | None, bool]:
+        """The token, and whether it came with the DPoP scheme."""
         cookie_header: bytes | None = None
         for name, value in headers:
             if name == b"authorization":
-                if value[:7].lower() == b"bearer ":
-                    return value[7:].strip().decode("latin-1")
+                scheme = value[:7].lower()
+                if scheme == b"bearer ":
+                    return value[7:].strip().decode("latin-1"), False
+                if scheme[:5] == b"dpop ":
+                    return value[5:].strip().decode("latin-1"), True
             elif name == b"cookie" and cookie_header is None:
                 cookie_header = value
         if cookie_header is not None and self._cookie is not None:
-            return self._from_cookie(cookie_header)
-        return None
+            return self._from_cookie(cookie_header), False
+        return None, False
+
+    def _proof(self, headers: list[tuple[bytes, bytes]], *, dpop: bool) -> ProofContext:
+        """What the request proves besides the token: its DPoP proof (exactly one header),
+        the client's original method and URI, the client certificate's thumbprint."""
+        proofs = [value for name, value in headers if name == b"dpop"] if dpop else []
+        seen = _original_request(headers)
+        certificate = None
+        if self._cert_header is not None:
+            certificate = next((v for n, v in headers if n == self._cert_header), None)
+        return ProofContext(
+            dpop=proofs[0].decode("latin-1") if len(proofs) == 1 else ("" if dpop else None),
+            method=seen.get("method"),
+            uri=_original_uri(headers, seen.get("uri")),
+            cert_thumbprint=_thumbprint(certificate) if certificate else None,
+        )
 
     def _from_cookie(self, header: bytes) -> str | None:
         prefix = self._cookie
@@ -156,21 +198,25 @@ class ForwardAuth:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        token = self._token(scope["headers"])
+        headers = scope["headers"]
+        token, dpop = self._token(headers)
         if token is None:
             self._counts[MISSING_TOKEN] += 1
             await send(self._missing[0])
             await send(self._missing[1])
             return
         started = time.perf_counter()
+        detail = ""
         try:
+            proof = self._proof(headers, dpop=dpop) if dpop or self._cert_header else None
             if self._may_block(token):
                 # A JWKS fetch may be due: wait for it in a thread, not on the loop.
-                decision = await to_thread.run_sync(self._check, token)
+                decision = await to_thread.run_sync(partial(self._check, token, proof=proof))
             else:
-                decision = self._check(token)
+                decision = self._check(token, proof=proof)
             reason = decision.reason
             allowed = decision.allowed
+            detail = decision.detail
         except Exception:  # a bug must still deny, never answer 500 to the gateway
             log.exception("the check failed", extra=fields(token=token_fingerprint(token)))
             allowed, reason = False, INTERNAL_ERROR
@@ -182,25 +228,28 @@ class ForwardAuth:
         if allowed:
             start = self._allowed_cache.get(token)
             if start is None:
-                start = self._allowed_start(token, decision.claims or {})
+                kind = decision.token.kind if decision.token is not None else None
+                start = self._allowed_start(token, decision.claims or {}, kind)
             await send(start)
             await send(self._allowed_body)
             return
         if log.isEnabledFor(logging.DEBUG):
-            original = _original_request(scope["headers"])
+            original = _original_request(headers)
             log.debug(
-                "denied", extra=fields(reason=reason, token=token_fingerprint(token), **original)
+                "denied",
+                extra=fields(
+                    reason=reason, detail=detail, token=token_fingerprint(token), **original
+                ),
             )
-        start, body = self._denials.get(reason) or self._denial(reason)
+        start, body = self._denials.get((reason, detail)) or self._denial(reason, detail, dpop=dpop)
         await send(start)
         await send(body)
 
-    def _allowed_start(self, token: str, claims: Mapping[str, Any]) -> Message:
+    def _allowed_start(self, token: str, claims: Mapping[str, Any], kind: str | None) -> Message:
+        values = Identity.from_claims(claims, kind=kind).values()
         identity = [
             (name, _header_value(value))
-            for name, value in zip(
-                _IDENTITY_NAMES, Identity.from_claims(claims).values(), strict=True
-            )
+            for name, value in zip(_IDENTITY_NAMES, values, strict=True)
         ]
         start = {"type": "http.response.start", "status": 200,
                  "headers": self._allowed_headers + identity}  # fmt: skip
@@ -211,9 +260,55 @@ class ForwardAuth:
         return start
 
 
+_ORIGINAL = {
+    b"x-original-method": "method",
+    b"x-forwarded-method": "method",
+    b"x-original-uri": "uri",
+    b"x-forwarded-uri": "uri",
+}
+
+
 def _original_request(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """What the gateway says it is asking about (X-Original-Method/-URI), for the debug log."""
-    wanted = {b"x-original-method": "method", b"x-original-uri": "uri"}
-    return {
-        wanted[name]: value.decode("latin-1")[:512] for name, value in headers if name in wanted
-    }
+    """What the gateway says it is asking about: the client's method and path (nginx's
+    X-Original-*, Traefik's X-Forwarded-Method/-Uri), the first of each."""
+    found: dict[str, str] = {}
+    for name, value in headers:
+        field_name = _ORIGINAL.get(name)
+        if field_name is not None:
+            found.setdefault(field_name, value.decode("latin-1")[:2048])
+    return found
+
+
+def _original_uri(headers: list[tuple[bytes, bytes]], path: str | None) -> str | None:
+    """The client's absolute URI, for a DPoP proof's htu: scheme and host as forwarded."""
+    if path is None:
+        return None
+    if "://" in path:
+        return path
+    wanted = {b"x-forwarded-proto": "proto", b"x-forwarded-host": "host", b"host": "host"}
+    parts: dict[str, str] = {}
+    for name, value in headers:
+        part = wanted.get(name)
+        if part is not None:
+            parts.setdefault(part, value.decode("latin-1").split(",")[0].strip())
+    host = parts.get("host")
+    return f"{parts.get('proto', 'https')}://{host}{path}" if host else None
+
+
+def _quoted(text: str) -> str:
+    """``text`` safe inside a header's quoted-string: printable ASCII, quotes escaped."""
+    safe = "".join(c if " " <= c <= "~" else "?" for c in text[:_MAX_DESCRIPTION])
+    return safe.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _thumbprint(header: bytes) -> str | None:
+    """The x5t#S256 of the certificate a gateway passed (URL-encoded PEM); None if unusable."""
+    from cryptography import x509  # noqa: PLC0415 - only for mTLS-bound deployments
+    from cryptography.hazmat.primitives.serialization import Encoding  # noqa: PLC0415
+
+    try:
+        pem = unquote(header.decode("latin-1")).encode("ascii")
+        der = x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)
+    except (ValueError, UnicodeError):
+        return None
+    return certificate_thumbprint(der)

@@ -18,7 +18,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -92,6 +92,19 @@ class ServiceMetrics:
             ("action",),
             registry=self.registry,
         )
+        self.signals = Counter(
+            "revoker_signals",
+            "Provider signals (back-channel logout …) by source and outcome"
+            " (applied, replay, refused).",
+            ("source", "outcome"),
+            registry=self.registry,
+        )
+        self.last_signal = Gauge(
+            "revoker_signal_last_seconds",
+            "When a signal of this source and outcome last arrived (epoch seconds).",
+            ("source", "outcome"),
+            registry=self.registry,
+        )
         self.revocations_refused = Counter(
             "revoker_revocations_refused",
             "Revocation requests that revoked nothing because the token was refused, by reason.",
@@ -122,6 +135,10 @@ class ServiceMetrics:
 
     def revocation_refused(self, reason: str) -> None:
         self.revocations_refused.labels(reason).inc()
+
+    def signal(self, source: str, outcome: str) -> None:
+        self.signals.labels(source, outcome).inc()
+        self.last_signal.labels(source, outcome).set_to_current_time()
 
     def credential_failure(self, endpoint: str) -> None:
         self.credential_failures.labels(endpoint).inc()

@@ -225,6 +225,33 @@ _PATHS: dict[str, Any] = {
             },
         }
     },
+    "/backchannel-logout": {
+        "post": {
+            "operationId": "backchannel_logout",
+            "summary": "OIDC Back-Channel Logout 1.0: the provider's logout token ends a session.",
+            "security": [{}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["logout_token"],
+                            "properties": {"logout_token": STRING},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {"description": "The session or subject rule is durable (or was already)."},
+                "400": _error("The logout token was refused (§2.6), or the form is malformed."),
+                "404": _error("Back-channel logout is turned off."),
+                "413": _LIMITED["413"],
+                "415": _LIMITED["415"],
+                **_UNAVAILABLE,
+            },
+        }
+    },
     "/healthz": {
         "get": {
             "operationId": "healthz",
