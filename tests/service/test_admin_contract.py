@@ -257,3 +257,14 @@ def test_the_failed_credential_limit_is_the_same(
     # A separate budget: the guesses at the admin token did not lock the client out.
     assert same(transports, ids, "POST", "/introspect", headers=client,
                 content=b"token=x")[0] == 200  # fmt: skip
+
+
+def test_back_channel_logout_alike(
+    transports: Transports, ids: tuple[Ids, Ids], factory: TokenFactory
+) -> None:
+    """The same logout token is applied, replayed and refused the same way on both."""
+    token = factory.logout_token(sid="session-9")
+    for body in (token, token, factory.access_token(), ""):
+        same(transports, ids, "POST", "/backchannel-logout", **form(logout_token=body))
+    _, rules, _ = same(transports, ids, "GET", "/admin/rules", headers=bearer(ADMIN_TOKEN))
+    assert [(rule["kind"], rule["value"]) for rule in rules["rules"]] == [("session", "session-9")]

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from service_support import ServeProcess
+
+from process_support import ServeProcess
 
 DAY = 86_400.0
 

@@ -20,8 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
-from service_support import ADMIN_TOKEN, ServeProcess, bearer, service_missing
+from service_support import ADMIN_TOKEN, bearer, service_missing
 
+from process_support import ServeProcess
 from revoker.devissuer import DevIssuerServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from service_support import ADMIN_TOKEN, ServeProcess, bearer
+from service_support import ADMIN_TOKEN, bearer
 
+from process_support import ServeProcess
 from revoker.devissuer import DevIssuerServer
 
 Login = Callable[[], dict[str, str]]

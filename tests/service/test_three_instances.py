@@ -15,8 +15,9 @@ import httpx
 import psycopg
 import pytest
 import redis
-from service_support import ADMIN_TOKEN, ServeProcess, bearer
+from service_support import ADMIN_TOKEN, bearer
 
+from process_support import ServeProcess
 from revoker.devissuer import DevIssuerServer
 
 Login = Callable[[], dict[str, str]]

@@ -34,7 +34,7 @@ class _OneLineErrors(click.Command):
 
 
 @click.command(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
-@setting_options("verification", "registry", "service")
+@setting_options("verification", "signals", "registry", "service")
 @click.option(
     "--check-config",
     is_flag=True,

@@ -285,14 +285,13 @@ def _original_uri(headers: list[tuple[bytes, bytes]], path: str | None) -> str |
         return None
     if "://" in path:
         return path
-    wanted = {b"x-forwarded-proto": "proto", b"x-forwarded-host": "host", b"host": "host"}
-    parts: dict[str, str] = {}
+    parts: dict[bytes, str] = {}
     for name, value in headers:
-        part = wanted.get(name)
-        if part is not None:
-            parts.setdefault(part, value.decode("latin-1").split(",")[0].strip())
-    host = parts.get("host")
-    return f"{parts.get('proto', 'https')}://{host}{path}" if host else None
+        if name in (b"x-forwarded-proto", b"x-forwarded-host", b"host"):
+            parts.setdefault(name, value.decode("latin-1").split(",")[0].strip())
+    host = parts.get(b"x-forwarded-host") or parts.get(b"host")
+    proto = parts.get(b"x-forwarded-proto", "https")
+    return f"{proto}://{host}{path}" if host else None
 
 
 def _quoted(text: str) -> str:
