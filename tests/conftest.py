@@ -11,11 +11,10 @@ import pytest
 
 from revoker.devissuer import DevIssuerServer, DevUser
 from revoker.testing import TokenFactory
+from shared_fixtures import need_fixtures
 from verify_support import fresh
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = REPO_ROOT.parent / "shared"
-FIXTURES = SHARED / "fixtures"
 
 
 def require_services() -> bool:
@@ -31,9 +30,8 @@ def service_missing(what: str) -> None:
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    if not FIXTURES.is_dir():
-        pytest.fail(f"the shared fixtures are missing at {FIXTURES}")
-    return FIXTURES
+    """``../shared/fixtures``; skips without it (fails under REVOKER_REQUIRE_SERVICES=1)."""
+    return need_fixtures()
 
 
 @pytest.fixture(scope="session")

@@ -26,14 +26,9 @@ from revoker.core.jwks import JwksCache, JwksSource, cognito_issuer
 from revoker.core.tokens import b64url_decode, b64url_encode, parse_unverified
 from revoker.core.verify import VerificationPolicy, Verifier
 from revoker.testing import StaticJwksFetcher
+from shared_fixtures import need_fixtures
 
-FIXTURE = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared"
-    / "fixtures"
-    / "cognito-tokens"
-    / "aws_sample_mit0.json"
-)
+FIXTURE = Path("cognito-tokens") / "aws_sample_mit0.json"
 REGION = "us-east-1"
 POOL_ID = "us-east-1_iWcTPhZBA"
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_iWcTPhZBA"
@@ -44,7 +39,7 @@ BEFORE_EXPIRY = 1617955000
 
 @pytest.fixture(scope="module")
 def sample() -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(FIXTURE.read_text())
+    document: dict[str, Any] = json.loads((need_fixtures() / FIXTURE).read_text())
     return document
 
 

@@ -17,7 +17,6 @@ that the parser refuses them.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +25,9 @@ from revoker.core.errors import MalformedToken, TokenRejected, UnknownKid, Unsup
 from revoker.core.jwks import SigningKey, parse_jwks
 from revoker.core.tokens import UnverifiedToken, b64url_decode, b64url_encode, parse_unverified
 from revoker.core.verify import SUPPORTED_ALGORITHMS, verify_signature
+from shared_fixtures import FIXTURES, fixtures_present, need_fixtures
 
-VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "jws-vectors"
+VECTORS = FIXTURES / "jws-vectors"
 FILES = {
     "sig": "wycheproof__json_web_signature_test.json",
     "crypto": "wycheproof__json_web_crypto_test.json",
@@ -91,8 +91,20 @@ KNOWN_GAPS: dict[tuple[str, int], str] = {
 
 
 def _load(short: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((VECTORS / FILES[short]).read_text())
+    """One vector file, in a test (it skips, or fails in CI, when ../shared is absent)."""
+    document: dict[str, Any] = json.loads(
+        (need_fixtures() / "jws-vectors" / FILES[short]).read_text()
+    )
     return document
+
+
+def _groups(short: str) -> list[Any]:
+    """A file's groups while collecting: none without ../shared (then test_the_vectors_are_all_here
+    says why)."""
+    if not fixtures_present():
+        return []
+    groups: list[Any] = json.loads((VECTORS / FILES[short]).read_text())["testGroups"]
+    return groups
 
 
 def _cases(*, result: str, field: str = "jws", gaps: bool = False) -> list[Any]:
@@ -102,7 +114,7 @@ def _cases(*, result: str, field: str = "jws", gaps: bool = False) -> list[Any]:
     """
     params = []
     for short in FILES:
-        for group in _load(short)["testGroups"]:
+        for group in _groups(short):
             for case in group["tests"]:
                 if case["result"] == result and field in case:
                     key = (short, case["tcId"])
@@ -288,7 +300,7 @@ JWK_IMPORTS: dict[int, set[str]] = {
 def _key_cases() -> list[Any]:
     return [
         pytest.param(group, case, id=f"key-{case['tcId']}-{group['comment']}")
-        for group in _load("key")["testGroups"]
+        for group in _groups("key")
         for case in group["tests"]
     ]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +16,10 @@ import pytest
 from revoker.aws.clients import AwsClients
 from revoker.aws.runtime import Runtime, build_runtime
 from revoker.testing import TEST_AUDIENCE, TEST_ISSUER, FrozenClock, StaticJwksFetcher, TokenFactory
+from shared_fixtures import FIXTURES, need_fixtures
 
 T0 = 1_700_000_000.0
-EVENTS = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "aws-events"
+EVENTS = FIXTURES / "aws-events"
 # The SAM CLI templates carry mustache placeholders; these are the values we fill in.
 SAM_VALUES = {
     "partition": "aws",
@@ -55,7 +55,7 @@ class RecordingClient:
 
 def load_event(name: str) -> dict[str, Any]:
     """A fixture event by file name, SAM CLI placeholders filled in."""
-    text = (EVENTS / name).read_text(encoding="utf-8")
+    text = (need_fixtures() / "aws-events" / name).read_text(encoding="utf-8")
     for key, value in SAM_VALUES.items():
         text = text.replace("{{{" + key + "}}}", value)
     event: dict[str, Any] = json.loads(text)
