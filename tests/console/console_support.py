@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
 from service_support import (
     ADMIN_TOKEN,
     T0,
+    ServeProcess,
     live_switch_server,
     make_state,
     serve_on,
@@ -25,6 +26,7 @@ __all__ = [
     "ADMIN_TOKEN",
     "T0",
     "VIEWER_TOKEN",
+    "ServeProcess",
     "Signed",
     "csrf_of",
     "live_switch_server",
@@ -84,8 +86,10 @@ def sign_in(client: httpx.Client, credential: str, **headers: str) -> httpx.Resp
 def post(
     client: httpx.Client, path: str, data: dict[str, Any], *, csrf: str | None, **headers: str
 ) -> httpx.Response:
-    """A form POST from the console's origin, with ``csrf`` (None: without one)."""
+    """A form POST from the console's origin, with ``csrf`` (None: without one); a header given
+    as "" is left out."""
     body = dict(data)
     if csrf is not None:
         body["csrf"] = csrf
-    return client.post(path, data=body, headers={**same_origin(client), **headers})
+    sent = {name: value for name, value in {**same_origin(client), **headers}.items() if value}
+    return client.post(path, data=body, headers=sent)

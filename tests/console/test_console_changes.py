@@ -51,7 +51,8 @@ def test_a_revoke_form_confirms_in_words_then_creates_the_rule(
     )  # fmt: skip
     assert done.headers["location"] == f"/console/rules/{rule.id}"
     page = admin.client.get(done.headers["location"]).text
-    assert html.escape(rule.describe()) in page
+    assert html.escape(rule.describe().rsplit(" (rule ", 1)[0]) in page
+    assert "Revoked: /auth denies these tokens now." in page
     [entry] = state.registry.audit(limit=10)
     assert (entry.action, entry.actor, entry.rule_id) == ("revoke", "console:admin", rule.id)
 

@@ -104,12 +104,19 @@ def test_a_viewer_may_check_a_token(viewer: Signed, factory: TokenFactory) -> No
     [
         {"Origin": "http://127.0.0.1:1"},
         {"Origin": "https://evil.example"},
-        {"Origin": "null"},
+        {"Origin": "null", "Sec-Fetch-Site": ""},
         {"Sec-Fetch-Site": "same-site"},
         {"Sec-Fetch-Site": "cross-site"},
         {"Sec-Fetch-Site": "none"},
     ],
-    ids=["other-port", "other-site", "null-origin", "same-site", "cross-site", "no-initiator"],
+    ids=[
+        "other-port",
+        "other-site",
+        "null-origin-unvouched",
+        "same-site",
+        "cross-site",
+        "no-initiator",
+    ],
 )
 def test_a_change_from_another_origin_is_refused(
     admin: Signed, state: ServiceState, headers: dict[str, str]

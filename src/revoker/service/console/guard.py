@@ -10,8 +10,10 @@ state-changing request passes.
   ``Secure`` and carries the ``__Secure-`` prefix.
 - A POST is refused unless it comes from the console's own origin: a
   ``Sec-Fetch-Site`` other than ``same-origin``, or an ``Origin`` other than the
-  request's own, is cross-site. ``SameSite`` alone is not enough: another port on
-  the same host is the same *site*, and its pages' requests carry the cookie. On
+  request's own, is cross-site (``Origin: null``, which the no-referrer policy makes
+  a browser send, only passes with ``Sec-Fetch-Site: same-origin``). ``SameSite``
+  alone is not enough: another port on the same host is the same *site*, and its
+  pages' requests carry the cookie. On
   top of that, each form carries its session's CSRF token (``sessions``), and the
   sign-in form a token bound to a short-lived cookie of its own (double submit).
 """
@@ -74,12 +76,20 @@ def request_origin(request: Request) -> str:
 
 
 def cross_site(request: Request) -> str | None:
-    """Why a state-changing request does not come from the console's own pages (None: it does)."""
+    """Why a state-changing request does not come from the console's own pages (None: it does).
+
+    ``Sec-Fetch-Site`` (every current browser sends it) must say ``same-origin``. An
+    ``Origin`` must be the request's own, except that ``null`` is what a browser sends
+    for a same-origin form under ``Referrer-Policy: no-referrer``: it passes only where
+    ``Sec-Fetch-Site`` vouches for it.
+    """
     site = request.headers.get("sec-fetch-site")
     if site is not None and site != "same-origin":
         return f"the request came from another {'site' if site == 'cross-site' else 'origin'}"
     origin = request.headers.get("origin")
-    if origin is not None and origin.lower() != request_origin(request):
+    if origin is None or (origin == "null" and site == "same-origin"):
+        return None
+    if origin.lower() != request_origin(request):
         return "the request came from another origin"
     return None
 

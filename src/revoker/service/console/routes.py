@@ -629,14 +629,18 @@ class Console:
             if outcome.rule is None:
                 raise Refusal(400, "Nothing revoked", f"The token is refused ({outcome.refused}).")
             rule = outcome.rule
-            done = "Revoked" if outcome.created else "Already revoked"
+            done = (
+                "Revoked: /auth denies these tokens now"
+                if outcome.created
+                else "Already revoked by this rule: nothing new was stored"
+            )
         else:
             body = forms.rule_body(preview.fields, form)
             rule = await run_in_threadpool(
                 lambda: operations.create_rule(body, actor=actor, event=event)
             )
-            done = "Revoked"
-        session.flash = f"{done}: {rule.describe()}."
+            done = "Revoked: /auth denies these tokens now"
+        session.flash = f"{done}."
         return self._redirect(f"/console/rules/{rule.id}")
 
     def _revoke_page(
