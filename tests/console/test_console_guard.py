@@ -8,7 +8,7 @@ import re
 
 import httpx
 import pytest
-from console_support import Signed, post
+from console_support import Signed, origin, post
 
 from revoker.service.console.guard import CONTENT_SECURITY_POLICY
 from revoker.service.state import ServiceState
@@ -228,3 +228,24 @@ def test_static_files_are_served_from_the_package(client: httpx.Client) -> None:
     assert "refreshLive" in script.text
     assert client.get("/console/static/../app.py").status_code == 404
     assert client.get("/console/static/missing.js").status_code == 404
+
+
+MIB = 1024 * 1024
+#: Every console route that reads a form (tests/hardening's route guard lists the same).
+FORMS = ["/console/login", "/console/logout", "/console/revoke", "/console/check",
+         "/console/rules/{rule}/lift"]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", FORMS, ids=["login", "logout", "revoke", "check", "lift"])
+@pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "chunked"])
+def test_every_console_form_has_a_size_limit(
+    admin: Signed, state: ServiceState, existing_rule: str, path: str, streamed: bool
+) -> None:
+    """A 1 MiB form from a signed-in admin is 413, declared or streamed; nothing changes."""
+    body = (b"a" * 65536 for _ in range(16)) if streamed else b"a" * MIB
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Origin": origin(admin.client),
+               "Sec-Fetch-Site": "same-origin"}  # fmt: skip
+    response = admin.client.post(path.replace("{rule}", existing_rule), content=body,
+                                 headers=headers)  # fmt: skip
+    assert response.status_code == 413
+    assert [rule.id for rule in state.registry.rules()] == [existing_rule]
