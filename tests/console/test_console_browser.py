@@ -55,7 +55,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
     serve = ServeProcess(
         "--dev-issuer",
         "--dev-issuer-port", "0",
-        "--store", f"sqlite:///{folder}/rules.db",
+        "--store", "sqlite:///rules.db",  # in its working folder
         env={"REVOKER_ADMIN_TOKEN": ADMIN_TOKEN, "REVOKER_VIEWER_TOKEN": VIEWER_TOKEN},
         cwd=folder,
     )  # fmt: skip
