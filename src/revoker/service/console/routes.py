@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlencode
@@ -378,8 +379,6 @@ class Console:
         error: str | None = None,
         notice: str | None = None,
     ) -> Response:
-        import secrets  # noqa: PLC0415 - only the sign-in page makes one
-
         login_token = secrets.token_urlsafe(24)
         response = self._page(
             request,

@@ -84,9 +84,6 @@ class RuleSearch:
     include_expired: bool = False
     page: int = 1
 
-    FIELDS = ("kind", "value", "issuer", "actor", "reason", "created_from", "created_to",
-              "expiring_before", "include_expired", "page")  # fmt: skip
-
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> RuleSearch:
         kind = query.get("kind", "").strip()
