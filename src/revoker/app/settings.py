@@ -59,6 +59,8 @@ TOKEN_USE_CHOICES = ("id", "access", "any")
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MIN_ADMIN_TOKEN_LENGTH = 16
+MIN_CONSOLE_SESSION_SECONDS = 60.0
+MAX_CONSOLE_SESSION_SECONDS = 7 * 86400.0
 MIN_BODY_BYTES = 16 * 1024  # a form with an 8 KiB token, percent-encoded, must fit
 MAX_WORKERS = 64
 # Long enough for any sane Lambda sync bound, short enough to keep a revoke call snappy.
@@ -76,6 +78,7 @@ GROUPS = {
 # RFC 6265 cookie-name = token (RFC 7230 tchar).
 _TOKEN_CHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _HEADER_NAME = r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}"
+_CREDENTIAL = rf"[!-~]{{{MIN_ADMIN_TOKEN_LENGTH},}}"
 _STAGE = re.compile(r"(?P<api>[A-Za-z0-9]{1,64})/(?P<stage>[A-Za-z0-9_$-]{1,128})")
 
 
@@ -406,6 +409,22 @@ class Settings:
         parser=Integer(high=65535),
         group="service",
     )
+    # -- the console (/console) ------------------------------------------------------
+    viewer_token: str | None = setting(
+        None,
+        help="A read-only credential for the console at /console (prefer the environment): a "
+        "viewer sees everything and changes nothing. The admin token signs in with every right.",
+        parser=Text(pattern=_CREDENTIAL, explain="at least 16 printable ASCII characters"),
+        group="service",
+        secret=True,
+    )
+    console_session_seconds: float = setting(
+        3600.0,
+        help="How long a console sign-in lasts; signing out ends it at once.",
+        parser=Seconds(low=MIN_CONSOLE_SESSION_SECONDS, high=MAX_CONSOLE_SESSION_SECONDS),
+        group="service",
+        env="REVOKER_CONSOLE_SESSION",
+    )
     # -- AWS --------------------------------------------------------------------
     simple_responses: bool = setting(
         False,
@@ -496,6 +515,7 @@ class Settings:
                 f"REVOKER_SYNC_MAX_AGE must lie between 0 and {MAX_SYNC_AGE_SECONDS:g} seconds"
             )
         self._check_service()
+        self._check_console()
 
     def _check_service(self) -> None:  # noqa: PLR0912 - one branch per setting, flat on purpose
         if not self.host or any(c.isspace() for c in self.host):
@@ -537,6 +557,24 @@ class Settings:
             raise ConfigurationError("REVOKER_AUTH_HEADER must be an HTTP header name")
         if self.policy_resource not in ("method", "api-wildcard"):
             raise ConfigurationError("REVOKER_POLICY_RESOURCE must be 'method' or 'api-wildcard'")
+
+    def _check_console(self) -> None:
+        viewer = self.viewer_token
+        if viewer is not None and (len(viewer) < MIN_ADMIN_TOKEN_LENGTH or not _printable(viewer)):
+            raise ConfigurationError(
+                f"the viewer token must be at least {MIN_ADMIN_TOKEN_LENGTH} printable ASCII "
+                "characters without spaces"
+            )
+        if viewer is not None and viewer == self.admin_token:
+            raise ConfigurationError("the viewer token must differ from the admin token")
+        session = self.console_session_seconds
+        if isinstance(session, bool) or not isinstance(session, int | float):
+            raise ConfigurationError("console_session_seconds must be a number of seconds")
+        if not MIN_CONSOLE_SESSION_SECONDS <= session <= MAX_CONSOLE_SESSION_SECONDS:
+            raise ConfigurationError(
+                f"REVOKER_CONSOLE_SESSION must lie between {MIN_CONSOLE_SESSION_SECONDS:g} "
+                f"and {MAX_CONSOLE_SESSION_SECONDS:g} seconds"
+            )
 
     # -- what the parts are built from ------------------------------------------
 

@@ -1,5 +1,5 @@
 """The ASGI app: a tiny dispatcher that sends ``/auth`` to the raw fast path and everything
-else (and the lifespan) to a Starlette app.
+else (and the lifespan) to a Starlette app, which also serves the console (``/console``).
 
 ``build_app(state)`` serves an already built ``ServiceState`` (``revoker serve``
 with one worker, and the tests). ``create_app()`` is the factory each uvicorn
@@ -26,6 +26,7 @@ from revoker.app.sources import SETTINGS_ENV
 from revoker.core.errors import MethodNotAllowed, NotFound, RevokerError
 from revoker.service import api_routes, ops
 from revoker.service.bodies import error_response, response_of
+from revoker.service.console import Console
 from revoker.service.forward_auth import ForwardAuth, Receive, Scope, Send
 from revoker.service.logs import configure_logging
 from revoker.service.state import ServiceState
@@ -72,16 +73,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def build_app(state: ServiceState) -> RevokerApp:
     """The app around ``state``; its lifespan starts and closes the state."""
 
+    console = Console(state, signal_sources=getattr(state, "signal_sources", ()))
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(state.start)  # a first sync and JWKS fetches block
         try:
-            yield
+            async with console.running():  # samples the decision counts for its chart
+                yield
         finally:
             await run_in_threadpool(state.close)
 
     starlette = Starlette(
-        routes=[*ops.routes, *api_routes.routes],
+        routes=[*ops.routes, *api_routes.routes, *console.routes()],
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error},
     )

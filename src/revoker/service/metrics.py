@@ -10,12 +10,17 @@ bisect and two additions. Every decision is counted on the event loop's thread
 A collector turns them into ``revoker_decisions_total`` and the
 ``revoker_decision_seconds`` histogram at scrape time, as it does for what the
 registry and the key caches count (active rules, replica lag, JWKS fetches).
+
+``DecisionHistory`` keeps those ints' totals per reason every few seconds, for
+the console's chart of decisions over the last minutes.
 """
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -34,7 +39,14 @@ if TYPE_CHECKING:
     from revoker.core.registry import Registry
     from revoker.core.verify import Verifier
 
-__all__ = ["CONTENT_TYPE", "ENDPOINTS", "MISSING_TOKEN", "DecisionLatency", "ServiceMetrics"]
+__all__ = [
+    "CONTENT_TYPE",
+    "ENDPOINTS",
+    "MISSING_TOKEN",
+    "DecisionHistory",
+    "DecisionLatency",
+    "ServiceMetrics",
+]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ENDPOINTS = ("auth", "introspect", "check")
@@ -72,6 +84,65 @@ class DecisionLatency:
         # bisect_left: a time equal to a bound belongs to that bound's bucket (le).
         self.counts[bisect_left(self.bounds, seconds)] += 1
         self.total_seconds += seconds
+
+
+class DecisionHistory:
+    """Decisions per reason over the last minutes, from the cumulative per-endpoint tables.
+
+    ``sample(now)`` records every reason's total (all endpoints together); the service
+    calls it every ``step_seconds`` on the event loop's thread, where the tables change.
+    ``buckets`` turns the samples into counts per time bucket: what happened between
+    two samples is counted at the later one, and what happened since the last sample
+    at ``now``. At most ``keep_seconds`` of samples are kept.
+    """
+
+    __slots__ = ("_samples", "_tables", "keep_seconds", "step_seconds")
+
+    def __init__(
+        self,
+        tables: Mapping[str, Mapping[str, int]],
+        *,
+        step_seconds: float = 5.0,
+        keep_seconds: float = 3600.0,
+    ) -> None:
+        self._tables = tables
+        self.step_seconds = step_seconds
+        self.keep_seconds = keep_seconds
+        self._samples: deque[tuple[float, dict[str, int]]] = deque(
+            maxlen=math.ceil(keep_seconds / step_seconds) + 1
+        )
+
+    def totals(self) -> dict[str, int]:
+        """Every reason's count so far, over all endpoints."""
+        totals: dict[str, int] = {}
+        for table in list(self._tables.values()):
+            for reason, count in list(table.items()):  # a copy: the loop may add a reason
+                totals[reason] = totals.get(reason, 0) + count
+        return totals
+
+    def sample(self, now: float) -> None:
+        self._samples.append((now, self.totals()))
+
+    def buckets(
+        self, now: float, *, bucket_seconds: float, count: int
+    ) -> list[tuple[float, dict[str, int]]]:
+        """``count`` buckets ending at ``now`` (aligned to ``bucket_seconds``), oldest first:
+        each bucket's start and the decisions per reason in it (reasons with none left out)."""
+        end = math.floor(now / bucket_seconds) * bucket_seconds + bucket_seconds
+        start = end - count * bucket_seconds
+        result: list[tuple[float, dict[str, int]]] = [
+            (start + i * bucket_seconds, {}) for i in range(count)
+        ]
+        previous: dict[str, int] | None = None
+        for at, totals in [*self._samples, (now, self.totals())]:
+            if previous is not None and start <= at < end:
+                bucket = result[int((at - start) // bucket_seconds)][1]
+                for reason, total in totals.items():
+                    delta = total - previous.get(reason, 0)
+                    if delta > 0:
+                        bucket[reason] = bucket.get(reason, 0) + delta
+            previous = totals
+        return result
 
 
 class ServiceMetrics:
@@ -115,6 +186,7 @@ class ServiceMetrics:
         self._decisions = {endpoint: dict.fromkeys(REASONS, 0) for endpoint in ENDPOINTS}
         self._decisions["auth"][MISSING_TOKEN] = 0
         self.registry.register(_DecisionCollector(self._decisions, self.latency))
+        self.history = DecisionHistory(self._decisions)
 
     def decision_counts(self, endpoint: str) -> dict[str, int]:
         """The reason -> count table of one endpoint; the hot path adds to it directly

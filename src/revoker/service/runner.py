@@ -175,6 +175,14 @@ def _quiet_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _console_line(settings: Settings, base: str) -> str:
+    if settings.admin_token is None and settings.viewer_token is None:
+        return "off (no admin or viewer token)"
+    if settings.workers > 1:
+        return "off (its sessions live in one process: --workers 1)"
+    return f"{base}/console"
+
+
 @dataclass(frozen=True)
 class _Banner:
     """What ``revoker serve`` prints on stdout once its socket is bound."""
@@ -195,6 +203,7 @@ class _Banner:
             f"  issuers:   {', '.join(settings.trusted_issuers())}",
             f"  store:     {redacted_url(settings.store_url)}",
             f"  admin API: {admin}",
+            f"  console:   {_console_line(settings, base)}",
         ]
         if self.dev is not None:
             lines.extend(self._dev_lines(self.dev, base))
