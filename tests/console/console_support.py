@@ -15,12 +15,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
 from service_support import (
     ADMIN_TOKEN,
     T0,
-    ServeProcess,
     live_switch_server,
     make_state,
     serve_on,
     service_missing,
 )
+
+from process_support import ServeProcess
 
 __all__ = [
     "ADMIN_TOKEN",

@@ -62,7 +62,7 @@ AppSwitch: Any = service_support.AppSwitch
 live_switch_server: Any = service_support.live_switch_server
 serve_on: Any = service_support.serve_on
 SwitchableStore: Any = service_support.SwitchableStore
-ServeProcess: Any = service_support.ServeProcess
+ServeProcess: Any = _load(TESTS / "process_support.py", "hardening_process_support").ServeProcess
 service_settings: Any = service_support.service_settings
 service_missing: Any = root_conftest.service_missing
 
