@@ -31,6 +31,7 @@ from revoker.core.errors import ConfigurationError
 from revoker.devissuer import DevIssuerServer
 from revoker.service.app import build_app
 from revoker.service.config import SETTINGS_ENV, ServiceSettings, redacted_url
+from revoker.service.http_guard import HttpLimits, uvicorn_options
 from revoker.service.logs import configure_logging
 from revoker.service.state import ServiceState
 
@@ -92,6 +93,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def _config(settings: ServiceSettings, app: Any, *, factory: bool) -> uvicorn.Config:
+    # The HTTP layer's limits (head size, timeouts, connection cap): http_guard.py.
+    limits = HttpLimits()
     return uvicorn.Config(
         app,
         factory=factory,
@@ -105,6 +108,7 @@ def _config(settings: ServiceSettings, app: Any, *, factory: bool) -> uvicorn.Co
         proxy_headers=settings.forwarded_allow_ips is not None,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS,
+        **uvicorn_options(limits),
     )
 
 

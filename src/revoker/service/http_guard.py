@@ -1,0 +1,455 @@
+"""HTTP-layer protections for ``revoker serve``: bounded request heads, a deadline for every
+phase of a connection, a cap on open connections, and a quiet close when a client leaves
+mid-request.
+
+uvicorn's httptools protocol has none of the first three: llhttp takes a header of any
+length (httptools joins its pieces with ``bytes +=``, so an endless header costs quadratic
+time on the event loop and unbounded memory); a connection that sends nothing, half a head
+or half a body is never dropped (uvicorn's one timer is keep-alive, armed after a response);
+and ``limit_concurrency`` only answers 503 to a request whose head is complete.
+``GuardedHttpToolsProtocol`` subclasses that protocol and adds them; ``uvicorn_options``
+hands it to ``uvicorn.Config``. What bounds each phase of a connection (``HttpLimits``):
+
+=======  ==========================================  =====================================
+phase    from .. to                                  bound
+=======  ==========================================  =====================================
+head     the connection's opening (its first         ``head_timeout_seconds`` (408, or a
+         request) or a request's first byte          silent close when nothing came);
+         (keep-alive) .. the end of the head         ``max_header_bytes`` (431; 414 for the
+                                                     request line); ``max_headers`` (431)
+body     the end of the head .. the end of the body  ``body_timeout_seconds`` (408, or a
+                                                     close once a response has started)
+write    a response the client does not read         ``body_timeout_seconds`` (a close)
+idle     a response .. the next request's first      ``idle_timeout_seconds`` (a silent
+         byte                                        close: uvicorn's keep-alive timer)
+open     at most ``max_connections`` at once in the  past it, 503 at once and a close
+         process
+=======  ==========================================  =====================================
+
+A refusal (400, 408, 414, 431) is written with ``Connection: close``; the connection then
+lingers half-closed for at most ``LINGER_SECONDS``, reading and dropping what still comes,
+so that the client reads the answer rather than a reset. Upgrade and CONNECT requests get
+their answer and the connection closes after it (revoker serves no WebSocket).
+
+A client that leaves mid-request makes the app fail (Starlette raises ``ClientDisconnect``
+from a body read), which uvicorn logs as a 45-line "Exception in ASGI application". Here it
+is a quiet close. Every early close is counted by reason (``metrics.CONNECTION_CLOSES``,
+scraped as ``revoker_http_connections_closed_total``) and logged at debug level, with the
+peer's address and never a header value.
+
+The hot path pays almost nothing: a request that comes in one read (an ``/auth`` from a
+proxy) arms no timer, and costs a few attribute reads and additions more than uvicorn's
+own protocol. Tested against uvicorn 0.29 to 0.54 with httptools (``uvicorn[standard]``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import resource
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+import httptools
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from revoker.core.errors import ConfigurationError
+from revoker.service.forward_auth import Receive, Scope, Send
+from revoker.service.logs import fields
+from revoker.service.metrics import CONNECTION_CLOSES, ConnectionCloses
+
+__all__ = [
+    "DEFAULT_BODY_TIMEOUT_SECONDS",
+    "DEFAULT_HEAD_TIMEOUT_SECONDS",
+    "DEFAULT_IDLE_TIMEOUT_SECONDS",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_HEADERS",
+    "DEFAULT_MAX_HEADER_BYTES",
+    "LINGER_SECONDS",
+    "GuardedHttpToolsProtocol",
+    "HttpLimits",
+    "uvicorn_options",
+]
+
+log = logging.getLogger("revoker.service.http")
+
+#: A head: request line and headers. Room for an 8 KiB token twice (header and cookie).
+DEFAULT_MAX_HEADER_BYTES: Final = 64 * 1024
+#: Header fields in one head (Apache's LimitRequestFields).
+DEFAULT_MAX_HEADERS: Final = 100
+#: A proxy sends a head in one packet; a person typing one is not a client.
+DEFAULT_HEAD_TIMEOUT_SECONDS: Final = 10.0
+#: Bodies are at most 64 KiB (``max_body_bytes``): 2 KiB/s at worst is still in time.
+DEFAULT_BODY_TIMEOUT_SECONDS: Final = 30.0
+#: uvicorn's own keep-alive default; set a proxy's upstream keep-alive shorter (deploy/).
+DEFAULT_IDLE_TIMEOUT_SECONDS: Final = 5.0
+#: Per process; lowered to stay under the descriptor limit (``ulimit -n``) when that is less.
+DEFAULT_MAX_CONNECTIONS: Final = 1000
+#: After a refusal, how long the connection may linger half-closed, and how much it drops.
+LINGER_SECONDS: Final = 2.0
+LINGER_BYTES: Final = 1024 * 1024
+#: Descriptors kept free of connections: the store, the JWKS client, logs, the listener.
+_RESERVED_DESCRIPTORS = 64
+_WARN_EVERY_SECONDS = 60.0
+
+_RANGES: dict[str, tuple[float, float]] = {
+    "max_header_bytes": (16 * 1024, 1024 * 1024),
+    "max_headers": (16, 1000),
+    "head_timeout_seconds": (0.1, 300.0),
+    "body_timeout_seconds": (0.1, 300.0),
+    "idle_timeout_seconds": (0.1, 300.0),
+    "max_connections": (1, 1_000_000),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpLimits:
+    """What a connection may cost; validated on construction (``ConfigurationError``)."""
+
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    max_headers: int = DEFAULT_MAX_HEADERS
+    head_timeout_seconds: float = DEFAULT_HEAD_TIMEOUT_SECONDS
+    body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS
+    idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+
+    def __post_init__(self) -> None:
+        for name, (low, high) in _RANGES.items():
+            value = getattr(self, name)
+            integral = name.startswith("max_")
+            if isinstance(value, bool) or not isinstance(value, int if integral else int | float):
+                raise ConfigurationError(f"{name} must be a number")
+            if not low <= value <= high:
+                raise ConfigurationError(f"{name} must lie between {low:g} and {high:g}")
+
+    def connection_cap(self) -> int:
+        """``max_connections``, lowered to fit under the process's descriptor limit."""
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft == resource.RLIM_INFINITY:
+            return self.max_connections
+        return max(1, min(self.max_connections, soft - _RESERVED_DESCRIPTORS))
+
+
+def uvicorn_options(limits: HttpLimits | None = None) -> dict[str, Any]:
+    """The ``uvicorn.Config`` keywords that serve through ``GuardedHttpToolsProtocol``.
+
+    ``http`` is a ``functools.partial`` of the class, not an import string: uvicorn 0.29
+    only takes its own protocol names as strings, and a partial of a module-level class
+    with a frozen dataclass pickles, so ``--workers`` (spawned processes) get it too.
+    """
+    limits = limits or HttpLimits()
+    cap = limits.connection_cap()
+    if cap < limits.max_connections:
+        log.warning(
+            "connection cap lowered to fit the descriptor limit",
+            extra=fields(max_connections=limits.max_connections, cap=cap),
+        )
+    protocol = functools.partial(GuardedHttpToolsProtocol, limits=limits, connection_cap=cap)
+    return {
+        "http": protocol,
+        "ws": "none",  # no WebSocket route: an Upgrade is refused here, not handed on
+    }
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """An answer written on the raw transport, then the connection closes."""
+
+    reason: str
+    status: int
+    text: str
+
+    @functools.cached_property
+    def response(self) -> bytes:
+        body = self.text.encode("ascii") + b"\n"
+        phrase = {400: "Bad Request", 408: "Request Timeout", 414: "URI Too Long",
+                  431: "Request Header Fields Too Large", 501: "Not Implemented",
+                  503: "Service Unavailable"}[self.status]  # fmt: skip
+        head = (
+            f"HTTP/1.1 {self.status} {phrase}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n"
+        )
+        if self.status == 503:
+            head += "retry-after: 1\r\n"
+        return head.encode("ascii") + b"\r\n" + body
+
+
+_BAD_REQUEST = _Refusal("bad_request", 400, "invalid HTTP request")
+_HEAD_TIMEOUT = _Refusal("head_timeout", 408, "the request head did not arrive in time")
+_BODY_TIMEOUT = _Refusal("body_timeout", 408, "the request body did not arrive in time")
+_URL_TOO_LONG = _Refusal("url_too_long", 414, "the request line is too long")
+_HEADERS_TOO_LARGE = _Refusal("headers_too_large", 431, "the request headers are too large")
+_TOO_MANY_HEADERS = _Refusal("too_many_headers", 431, "the request has too many headers")
+_UPGRADE = _Refusal("upgrade_refused", 501, "upgrades are not supported")
+_OVER_CAPACITY = _Refusal("connection_limit", 503, "too many connections; retry")
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing; httptools re-raises it wrapped."""
+
+
+_HEAD, _BODY, _IDLE = 1, 2, 3  # where the parser is: in a head, in a body, between requests
+_last_cap_warning = -_WARN_EVERY_SECONDS
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the limits of ``HttpLimits`` (see the module)."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        limits: HttpLimits | None = None,
+        connection_cap: int | None = None,
+        closes: ConnectionCloses = CONNECTION_CLOSES,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        limits = limits or HttpLimits()
+        self._max_head = limits.max_header_bytes
+        self._max_headers = limits.max_headers
+        self._head_timeout = limits.head_timeout_seconds
+        self._body_timeout = limits.body_timeout_seconds
+        self._cap = connection_cap or limits.connection_cap()
+        # uvicorn annotates it int, but only hands it to loop.call_later, which takes a float.
+        self.timeout_keep_alive = limits.idle_timeout_seconds  # type: ignore[assignment]
+        self._closes = closes
+        self._inner_app = self.app
+        self.app = self._run_app
+        self._phase = _IDLE
+        self._messages = 0  # requests begun on this connection
+        self._head_bytes = 0  # of the current head, as the parser reported its parts
+        self._head_raw = 0  # of the current head, as read (covers a header still growing)
+        self._header_count = 0
+        self._refusal: _Refusal | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_refusal: _Refusal | None = None
+        self._closed_as: str | None = None  # why this side closed, once it did
+        self._lingering = False
+        self._dropped = 0
+        self._lost = False
+
+    # -- the connection -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self._cap:
+            self._over_capacity()
+            return
+        self._arm(self._head_timeout, _HEAD_TIMEOUT)  # the first head, counted from now
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._cancel_timer()
+        if self._closed_as is None and self._mid_request():
+            self._closes.count("client_disconnect")
+            log.debug("the client left mid-request", extra=fields(client=self._peer()))
+        super().connection_lost(exc)
+
+    def _mid_request(self) -> bool:
+        if self._phase != _IDLE:  # part of a head or of a body came
+            return True
+        cycle = self.cycle
+        return cycle is not None and not cycle.response_complete
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            self._dropped += len(data)
+            if self._dropped > LINGER_BYTES:
+                self.transport.close()
+            return
+        self._unset_keepalive_if_required()
+        messages = self._messages
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._refuse_upgrade()
+            return
+        except httptools.HttpParserError:
+            self._refuse(self._refusal or _BAD_REQUEST)
+            return
+        phase = self._phase
+        if phase == _HEAD:
+            # The parser holds the header it is reading and reports it only once whole:
+            # count what was read. A head that began in this read is not counted here
+            # (the read may end a previous request), so a head may run one read over.
+            if self._messages == messages:
+                self._head_raw += len(data)
+                if self._head_raw > self._max_head:
+                    self._refuse(_HEADERS_TOO_LARGE)
+                    return
+            if self._timer is None:
+                self._arm(self._head_timeout, _HEAD_TIMEOUT)
+        elif phase == _BODY and self._timer is None:
+            self._arm(self._body_timeout, _BODY_TIMEOUT)
+
+    def timeout_keep_alive_handler(self) -> None:
+        if not self.transport.is_closing():
+            self._closed_as = "idle_timeout"
+            self._closes.count("idle_timeout")
+        super().timeout_keep_alive_handler()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._timer is None and not self.transport.is_closing():
+            self._arm(self._body_timeout, None)  # the client stopped reading its responses
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._timer is not None and self._timer_refusal is None:
+            self._cancel_timer()
+
+    # -- parser callbacks -----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._phase = _HEAD
+        self._messages += 1
+        self._head_bytes = self._head_raw = self._header_count = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._head_bytes += len(url)
+        if self._head_bytes > self._max_head:
+            self._refusal = _URL_TOO_LONG
+            raise _Refused
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        self._head_bytes += len(name) + len(value) + 4  # ": " and CRLF
+        if self._header_count > self._max_headers:
+            self._refusal = _TOO_MANY_HEADERS
+            raise _Refused
+        if self._head_bytes > self._max_head:
+            self._refusal = _HEADERS_TOO_LARGE
+            raise _Refused
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._phase = _BODY
+        if self._timer is not None:
+            self._cancel_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._phase = _IDLE
+        if self._timer is not None:
+            self._cancel_timer()
+        super().on_message_complete()
+
+    # -- the app --------------------------------------------------------------------------
+
+    async def _run_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._inner_app(scope, receive, send)
+        except Exception as exc:
+            if not (self._lost or self._closed_as is not None):
+                raise
+            # The client left (or was dropped) mid-request and the app failed reading the
+            # rest: nobody is there to answer. Counted when the connection was lost.
+            log.debug(
+                "request abandoned",
+                extra=fields(client=self._peer(), error=type(exc).__name__),
+            )
+
+    # -- refusals and timers --------------------------------------------------------------
+
+    def _arm(self, seconds: float, refusal: _Refusal | None) -> None:
+        self._cancel_timer()
+        self._timer_refusal = refusal
+        self._timer = self.loop.call_later(seconds, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        refusal = self._timer_refusal
+        if self.transport.is_closing():
+            return
+        if self._lingering:
+            self.transport.close()
+            return
+        if refusal is None:  # a response the client never read
+            self._close_as("write_timeout")
+            return
+        if refusal is _HEAD_TIMEOUT and self._phase != _HEAD:
+            self._close_as("head_timeout")  # a connection that never sent a byte
+            return
+        cycle = self.cycle
+        if refusal is _BODY_TIMEOUT and cycle is not None and not cycle.response_complete:
+            # The app may be waiting for the body: it now hears "disconnected" and stops.
+            cycle.disconnected = True
+            cycle.message_event.set()
+            if not cycle.response_started:
+                self._refuse(refusal, answering=True)
+                return
+        if refusal is _BODY_TIMEOUT:
+            self._close_as(refusal.reason)  # an answer went out already: no second one
+            return
+        self._refuse(refusal)
+
+    def _close_as(self, reason: str) -> None:
+        self._cancel_timer()
+        self._closed_as = reason
+        self._closes.count(reason)
+        log.debug("connection closed", extra=fields(reason=reason, client=self._peer()))
+        self.transport.close()
+
+    def _refuse(self, refusal: _Refusal, *, answering: bool = False) -> None:
+        """Answer ``refusal`` and close; ``answering``: the current request owns the line."""
+        cycle = self.cycle
+        if not answering and cycle is not None and not cycle.response_complete:
+            self._close_as(refusal.reason)  # a pipelined answer is under way: no room for ours
+            return
+        self._cancel_timer()
+        self._closed_as = refusal.reason
+        self._closes.count(refusal.reason)
+        log.debug(
+            "request refused",
+            extra=fields(reason=refusal.reason, status=refusal.status, client=self._peer()),
+        )
+        transport = self.transport
+        transport.write(refusal.response)
+        self._lingering = True
+        self.flow.resume_reading()
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._arm(LINGER_SECONDS, refusal)
+
+    def _refuse_upgrade(self) -> None:
+        # The request itself reached the app; whatever follows its head is another
+        # protocol. Let the answer go out, then close.
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.keep_alive = False
+            self._closed_as = _UPGRADE.reason
+            self._closes.count(_UPGRADE.reason)
+            self._lingering = True  # drop the upgraded bytes
+            return
+        self._refuse(_UPGRADE)
+
+    def _over_capacity(self) -> None:
+        global _last_cap_warning  # noqa: PLW0603 - one rate limit for the process's warnings
+        self._closed_as = _OVER_CAPACITY.reason
+        self._closes.count(_OVER_CAPACITY.reason)
+        now = time.monotonic()
+        if now - _last_cap_warning >= _WARN_EVERY_SECONDS:
+            _last_cap_warning = now
+            log.warning(
+                "connection cap reached: new connections get 503",
+                extra=fields(max_connections=self._cap),
+            )
+        self.transport.write(_OVER_CAPACITY.response)
+        self.transport.close()
+
+    def _peer(self) -> str:
+        return self.client[0] if self.client else "?"
