@@ -1,0 +1,72 @@
+"""``HttpLimits`` and the uvicorn options of the HTTP guard: ranges refused in one line, a
+connection cap that fits under the descriptor limit, and a protocol that reaches spawned
+worker processes. (The attacks it holds off: tests/hardening/test_http_limits.py.)"""
+
+from __future__ import annotations
+
+import pickle
+import resource
+from typing import Any
+
+import pytest
+
+from revoker.core.errors import ConfigurationError
+from revoker.service.http_guard import (
+    DEFAULT_BODY_TIMEOUT_SECONDS,
+    DEFAULT_HEAD_TIMEOUT_SECONDS,
+    DEFAULT_IDLE_TIMEOUT_SECONDS,
+    GuardedHttpToolsProtocol,
+    HttpLimits,
+    uvicorn_options,
+)
+
+
+def test_every_phase_is_bounded_under_a_minute_by_default() -> None:
+    """Every phase is bounded under a minute by default; a head gets much less than a body."""
+    limits = HttpLimits()
+    assert limits.head_timeout_seconds == DEFAULT_HEAD_TIMEOUT_SECONDS <= 10
+    assert limits.body_timeout_seconds == DEFAULT_BODY_TIMEOUT_SECONDS < 60
+    assert limits.idle_timeout_seconds == DEFAULT_IDLE_TIMEOUT_SECONDS < 60
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        pytest.param({"max_header_bytes": 1024}, id="head-below-a-token"),
+        pytest.param({"max_header_bytes": 64 * 1024 * 1024}, id="head-of-64-mib"),
+        pytest.param({"max_headers": 0}, id="no-headers"),
+        pytest.param({"head_timeout_seconds": 0}, id="no-head-timeout"),
+        pytest.param({"body_timeout_seconds": 3600}, id="an-hour-for-a-body"),
+        pytest.param({"idle_timeout_seconds": -1}, id="negative-idle"),
+        pytest.param({"max_connections": 0}, id="no-connections"),
+        pytest.param({"max_connections": 10.5}, id="fractional-connections"),
+        pytest.param({"max_headers": True}, id="boolean"),
+        pytest.param({"head_timeout_seconds": "10"}, id="text"),
+    ],
+)
+def test_limits_out_of_range_are_refused(overrides: dict[str, Any]) -> None:
+    """A limit outside its range, or not a number, is a ConfigurationError naming it."""
+    with pytest.raises(ConfigurationError, match=next(iter(overrides))):
+        HttpLimits(**overrides)
+
+
+def test_the_connection_cap_stays_under_the_descriptor_limit() -> None:
+    """A cap above ``ulimit -n`` is lowered to leave descriptors for the store and the logs."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limits = HttpLimits(max_connections=1_000_000)
+    if soft == resource.RLIM_INFINITY:
+        assert limits.connection_cap() == 1_000_000
+    else:
+        assert limits.connection_cap() <= soft - 64
+    assert HttpLimits(max_connections=5).connection_cap() == 5
+
+
+def test_the_protocol_pickles_with_its_limits_for_worker_processes() -> None:
+    """``--workers`` spawns processes that unpickle uvicorn's config: the guarded protocol
+    and its limits come through."""
+    limits = HttpLimits(head_timeout_seconds=2.5, max_connections=10)
+    options = uvicorn_options(limits)
+    protocol = pickle.loads(pickle.dumps(options["http"]))  # noqa: S301 - our own bytes
+    assert protocol.func is GuardedHttpToolsProtocol
+    assert protocol.keywords["limits"] == limits
+    assert options["ws"] == "none"
