@@ -1,7 +1,8 @@
 """A real nginx (auth_request) in front of a sample upstream, with `revoker serve` deciding:
 allowed (identity headers reach the upstream), denied (401), revoked (self-revocation
-through /revoke, then the same token gets 401). deploy/nginx/revoker.conf is the config,
-with its ports replaced. Skips without nginx, fails under REVOKER_REQUIRE_SERVICES=1."""
+through /revoke, then the same token gets 401), and the client's address as nginx saw it,
+whatever X-Forwarded-For the client sends. deploy/nginx/revoker.conf is the config, with
+its ports replaced. Skips without nginx, fails under REVOKER_REQUIRE_SERVICES=1."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ from revoker.devissuer import DevIssuerServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = REPO_ROOT / "deploy" / "nginx" / "revoker.conf"
+#: nginx connects to revoker from here; the test's client from another loopback address.
+NGINX_ADDRESS = "127.0.0.1"
+CLIENT_ADDRESS = "127.0.0.5"
 Login = Callable[[], dict[str, str]]
 
 
@@ -104,6 +108,7 @@ def revoker(
         "--issuer", dev_issuer.issuer, "--audience", dev_issuer.issuer_obj.client_id,
         "--store", f"sqlite:///{tmp_path}/rules.db", "--admin-token", ADMIN_TOKEN,
         "--log-level", "debug", "--log-format", "json",
+        "--forwarded-allow-ips", NGINX_ADDRESS,
     )  # fmt: skip
     try:
         serve.wait_ready()
@@ -242,3 +247,38 @@ def test_through_nginx_allowed_denied_and_revoked(
         sibling = client.get("/api/me", headers=bearer(id_token))
         assert sibling.status_code == 401  # the ID token of the same sign-in
         assert len(upstream.seen) == hits + 1
+
+
+def _denied_clients(revoker: ServeProcess, uris: list[str]) -> dict[str, str | None]:
+    """The client address revoker logged with its denial of each of ``uris`` (bounded wait)."""
+    seen: dict[str, str | None] = {}
+    deadline = time.monotonic() + 5
+    while len(seen) < len(uris) and time.monotonic() < deadline:
+        for line in list(revoker.stderr):
+            if '"message":"denied"' in line:
+                entry = json.loads(line)
+                if entry.get("uri") in uris:
+                    seen[entry["uri"]] = entry.get("client")
+        time.sleep(0.02)
+    return seen
+
+
+def test_through_nginx_revoker_sees_the_clients_address_not_a_forged_one(
+    nginx: Nginx, revoker: ServeProcess, upstream: _EchoServer, login: Login
+) -> None:
+    """A client sending a new X-Forwarded-For each time (with --forwarded-allow-ips set to
+    nginx's address) is seen by revoker, and by the app, at the address nginx saw."""
+    forged = ["203.0.113.7", "203.0.113.8", "198.51.100.9, 203.0.113.10", NGINX_ADDRESS, ""]
+    uris = [f"/api/orders?forged={n}" for n in range(len(forged))]
+    transport = httpx.HTTPTransport(local_address=CLIENT_ADDRESS)
+    with httpx.Client(base_url=nginx.url, transport=transport, timeout=10) as client:
+        for uri, value in zip(uris, forged, strict=True):
+            headers = {"Authorization": "Bearer not-a-token", "X-Forwarded-For": value}
+            assert client.get(uri, headers=headers).status_code == 401
+        access = login()["AccessToken"]
+        allowed = client.get(
+            "/api/orders", headers={**bearer(access), "X-Forwarded-For": "203.0.113.11"}
+        )
+        assert allowed.status_code == 200, nginx.error_log.read_text()
+    assert _denied_clients(revoker, uris) == dict.fromkeys(uris, CLIENT_ADDRESS)
+    assert allowed.json()["headers"]["X-Forwarded-For"] == CLIENT_ADDRESS

@@ -219,8 +219,15 @@ class ForwardAuth:
             return
         if log.isEnabledFor(logging.DEBUG):
             original = _original_request(scope["headers"])
+            client = scope.get("client")  # the proxy's word for it with --forwarded-allow-ips
             log.debug(
-                "denied", extra=fields(reason=reason, token=token_fingerprint(token), **original)
+                "denied",
+                extra=fields(
+                    reason=reason,
+                    token=token_fingerprint(token),
+                    client=client[0] if client else None,
+                    **original,
+                ),
             )
         start, body = self._denials.get(reason) or self._denial(reason)
         await send(start)
