@@ -169,6 +169,23 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(
     assert 0.4 < seconds < 0.5 + MARGIN_SECONDS
 
 
+def test_a_body_sent_after_its_answer_then_silence_is_closed_after_the_idle_timeout(
+    guarded: Callable[..., GuardedServer],
+) -> None:
+    """/auth answers without reading a body; once that body has come, a connection that
+    sends nothing more is closed after the idle timeout."""
+    with guarded(idle_timeout_seconds=0.5, body_timeout_seconds=30) as client:
+        sock = connect(client)
+        sock.sendall(b"POST /auth HTTP/1.1\r\nHost: revoker\r\nContent-Length: 10\r\n\r\n")
+        response = sock.recv(65536)
+        sock.sendall(b"0123456789")
+        answer, seconds = read_until_closed(sock)
+        sock.close()
+    assert status_of(response) == 401
+    assert answer == b""
+    assert 0.4 < seconds < 0.5 + MARGIN_SECONDS
+
+
 @pytest.mark.parametrize(
     ("headers", "status"),
     [pytest.param(DEFAULT_MAX_HEADERS, 401, id="at-the-limit"),

@@ -58,7 +58,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from revoker.core.errors import ConfigurationError
-from revoker.service.forward_auth import Receive, Scope, Send
 from revoker.service.logs import fields
 from revoker.service.metrics import CONNECTION_CLOSES, ConnectionCloses
 
@@ -144,8 +143,8 @@ def uvicorn_options(limits: HttpLimits | None = None) -> dict[str, Any]:
     limits = limits or HttpLimits()
     cap = limits.connection_cap()
     if cap < limits.max_connections:
-        log.warning(
-            "connection cap lowered to fit the descriptor limit",
+        log.info(
+            "connection cap lowered to fit the descriptor limit (ulimit -n)",
             extra=fields(max_connections=limits.max_connections, cap=cap),
         )
     protocol = functools.partial(GuardedHttpToolsProtocol, limits=limits, connection_cap=cap)
@@ -193,7 +192,40 @@ class _Refused(Exception):
 
 
 _HEAD, _BODY, _IDLE = 1, 2, 3  # where the parser is: in a head, in a body, between requests
+_on_message_begin = HttpToolsProtocol.on_message_begin
+_on_headers_complete = HttpToolsProtocol.on_headers_complete
+_on_message_complete = HttpToolsProtocol.on_message_complete
 _last_cap_warning = -_WARN_EVERY_SECONDS
+
+
+class _ConnectionLog:
+    """uvicorn's error logger as one connection's request cycles see it.
+
+    uvicorn logs an app's exception with its traceback ("Exception in ASGI application").
+    When the client has already left (or was dropped by this module), the exception is
+    the app failing to read a body nobody will send: one debug line, no traceback. The
+    exception is still handled as uvicorn handles it; only its log line changes. Costs
+    nothing per request (a wrapper around the app would cost a coroutine each).
+    """
+
+    __slots__ = ("_logger", "_protocol")
+
+    def __init__(self, protocol: GuardedHttpToolsProtocol, logger: logging.Logger) -> None:
+        self._protocol = protocol
+        self._logger = logger
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logger, name)
+
+    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
+        failure = kwargs.get("exc_info")
+        if isinstance(failure, BaseException) and self._protocol.client_gone():
+            log.debug(
+                "request abandoned",
+                extra=fields(client=self._protocol.peer(), error=type(failure).__name__),
+            )
+            return
+        self._logger.error(msg, *args, **kwargs)
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -220,13 +252,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # uvicorn annotates it int, but only hands it to loop.call_later, which takes a float.
         self.timeout_keep_alive = limits.idle_timeout_seconds  # type: ignore[assignment]
         self._closes = closes
-        self._inner_app = self.app
-        self.app = self._run_app
+        # The request cycles log through the protocol's logger: see _ConnectionLog.
+        self.logger = _ConnectionLog(self, self.logger)  # type: ignore[assignment]
         self._phase = _IDLE
         self._messages = 0  # requests begun on this connection
-        self._head_bytes = 0  # of the current head, as the parser reported its parts
-        self._head_raw = 0  # of the current head, as read (covers a header still growing)
-        self._header_count = 0
+        self._read_size = 0  # of the read being parsed
+        self._head_most = 0  # the current head's size at most: the reads it spans
+        self._head_rest = 0  # the current head's size at least: its reads after the first
         self._refusal: _Refusal | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_refusal: _Refusal | None = None
@@ -249,7 +281,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_timer()
         if self._closed_as is None and self._mid_request():
             self._closes.count("client_disconnect")
-            log.debug("the client left mid-request", extra=fields(client=self._peer()))
+            log.debug("the client left mid-request", extra=fields(client=self.peer()))
         super().connection_lost(exc)
 
     def _mid_request(self) -> bool:
@@ -266,6 +298,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._unset_keepalive_if_required()
         messages = self._messages
+        self._read_size = size = len(data)
+        if self._phase == _HEAD:
+            self._head_most += size
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -274,19 +309,38 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         except httptools.HttpParserError:
             self._refuse(self._refusal or _BAD_REQUEST)
             return
-        phase = self._phase
-        if phase == _HEAD:
-            # The parser holds the header it is reading and reports it only once whole:
-            # count what was read. A head that began in this read is not counted here
-            # (the read may end a previous request), so a head may run one read over.
+        if self._phase != _IDLE:  # a request is incomplete at the end of this read
+            self._incomplete(size, messages)
+        elif (
+            self.timeout_keep_alive_task is None
+            and (cycle := self.cycle) is not None
+            and cycle.response_complete
+        ):
+            self._idle_again()
+
+    def _idle_again(self) -> None:
+        # A body that ended after its response (an app that answered without reading it):
+        # uvicorn armed its keep-alive timer at the response, this read cancelled it, and
+        # nothing would arm it again.
+        if not self.pipeline and not self.transport.is_closing():
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
+
+    def _incomplete(self, size: int, messages: int) -> None:
+        if self._phase == _HEAD:
+            # The parser holds a header until it is whole: what it holds is bounded by
+            # the reads that came whole inside this head (a head that began in this read
+            # may be one read over the limit, and no more).
             if self._messages == messages:
-                self._head_raw += len(data)
-                if self._head_raw > self._max_head:
-                    self._refuse(_HEADERS_TOO_LARGE)
+                self._head_rest += size
+                if self._head_rest > self._max_head:
+                    long_url = len(self.url) > self._max_head
+                    self._refuse(_URL_TOO_LONG if long_url else _HEADERS_TOO_LARGE)
                     return
             if self._timer is None:
                 self._arm(self._head_timeout, _HEAD_TIMEOUT)
-        elif phase == _BODY and self._timer is None:
+        elif self._timer is None:
             self._arm(self._body_timeout, _BODY_TIMEOUT)
 
     def timeout_keep_alive_handler(self) -> None:
@@ -307,56 +361,44 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # -- parser callbacks -----------------------------------------------------------------
 
+    # Direct calls of the parent's callbacks rather than super(): the hot path, a request.
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        _on_message_begin(self)
         self._phase = _HEAD
         self._messages += 1
-        self._head_bytes = self._head_raw = self._header_count = 0
-
-    def on_url(self, url: bytes) -> None:
-        self._head_bytes += len(url)
-        if self._head_bytes > self._max_head:
-            self._refusal = _URL_TOO_LONG
-            raise _Refused
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        self._head_bytes += len(name) + len(value) + 4  # ": " and CRLF
-        if self._header_count > self._max_headers:
-            self._refusal = _TOO_MANY_HEADERS
-            raise _Refused
-        if self._head_bytes > self._max_head:
-            self._refusal = _HEADERS_TOO_LARGE
-            raise _Refused
-        super().on_header(name, value)
+        self._head_most = self._read_size
+        self._head_rest = 0
 
     def on_headers_complete(self) -> None:
         self._phase = _BODY
         if self._timer is not None:
             self._cancel_timer()
-        super().on_headers_complete()
+        if len(self.headers) > self._max_headers:
+            self._refusal = _TOO_MANY_HEADERS
+            raise _Refused
+        if self._head_most > self._max_head:  # the reads say it may be over: measure it
+            self._measure_head()
+        _on_headers_complete(self)
 
     def on_message_complete(self) -> None:
         self._phase = _IDLE
         if self._timer is not None:
             self._cancel_timer()
-        super().on_message_complete()
+        _on_message_complete(self)
 
-    # -- the app --------------------------------------------------------------------------
+    def _measure_head(self) -> None:
+        url = len(self.url)
+        size = url + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if url > self._max_head:
+            self._refusal = _URL_TOO_LONG
+            raise _Refused
+        if size > self._max_head:
+            self._refusal = _HEADERS_TOO_LARGE
+            raise _Refused
 
-    async def _run_app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await self._inner_app(scope, receive, send)
-        except Exception as exc:
-            if not (self._lost or self._closed_as is not None):
-                raise
-            # The client left (or was dropped) mid-request and the app failed reading the
-            # rest: nobody is there to answer. Counted when the connection was lost.
-            log.debug(
-                "request abandoned",
-                extra=fields(client=self._peer(), error=type(exc).__name__),
-            )
+    def client_gone(self) -> bool:
+        """The client left, or this side closed the connection."""
+        return self._lost or self._closed_as is not None
 
     # -- refusals and timers --------------------------------------------------------------
 
@@ -401,7 +443,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_timer()
         self._closed_as = reason
         self._closes.count(reason)
-        log.debug("connection closed", extra=fields(reason=reason, client=self._peer()))
+        log.debug("connection closed", extra=fields(reason=reason, client=self.peer()))
         self.transport.close()
 
     def _refuse(self, refusal: _Refusal, *, answering: bool = False) -> None:
@@ -415,7 +457,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._closes.count(refusal.reason)
         log.debug(
             "request refused",
-            extra=fields(reason=refusal.reason, status=refusal.status, client=self._peer()),
+            extra=fields(reason=refusal.reason, status=refusal.status, client=self.peer()),
         )
         transport = self.transport
         transport.write(refusal.response)
@@ -451,5 +493,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.write(_OVER_CAPACITY.response)
         self.transport.close()
 
-    def _peer(self) -> str:
+    def peer(self) -> str:
+        """The address of the connection's peer (a proxy's, behind one), for the log."""
         return self.client[0] if self.client else "?"
