@@ -323,13 +323,20 @@ def closes_counted(process: ServeProcess, reason: str) -> int:
     return int(float(match.group(1)))
 
 
-def test_an_endless_header_gets_431_and_costs_bounded_memory(serve_process: ServeProcess) -> None:
-    """One header streamed without end (up to 32 MiB) at `revoker serve`: 431 early on, the
+@pytest.mark.parametrize(
+    ("start", "chunk"),
+    [pytest.param(b"X-Endless: ", b"a" * 65536, id="one-endless-header"),
+     pytest.param(b"", b"X-Tiny: a\r\n" * 6000, id="endless-tiny-headers")],
+)  # fmt: skip
+def test_an_endless_head_gets_431_and_costs_bounded_memory(
+    serve_process: ServeProcess, start: bytes, chunk: bytes
+) -> None:
+    """A head streamed without end (up to 32 MiB) at `revoker serve`: 431 early on, the
     rest refused, the process grows by less than 16 MiB, and /auth still answers at once."""
     before = rss_bytes(serve_process.process.pid)
     sock = process_socket(serve_process)
-    sock.sendall(b"GET /auth HTTP/1.1\r\nHost: revoker\r\nX-Endless: ")
-    chunk, sent = b"a" * 65536, 0
+    sock.sendall(b"GET /auth HTTP/1.1\r\nHost: revoker\r\n" + start)
+    sent = 0
     with contextlib.suppress(OSError):
         while sent < 32 * MIB and not select.select([sock], [], [], 0)[0]:  # bounded: 32 MiB
             sock.sendall(chunk)
