@@ -198,7 +198,6 @@ class _Refused(Exception):
 _HEAD, _BODY, _IDLE = 1, 2, 3  # where the parser is: in a head, in a body, between requests
 _on_message_begin = HttpToolsProtocol.on_message_begin
 _on_headers_complete = HttpToolsProtocol.on_headers_complete
-_on_message_complete = HttpToolsProtocol.on_message_complete
 _last_cap_warning = -_WARN_EVERY_SECONDS
 
 
@@ -234,6 +233,29 @@ class _ConnectionLog:
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits of ``HttpLimits`` (see the module)."""
+
+    # Slots, not the instance dict: uvicorn's protocol keeps 28 attributes there, and past
+    # 30 CPython stops sharing the dict's keys, which slows every attribute uvicorn reads.
+    __slots__ = (
+        "_body_timeout",
+        "_cap",
+        "_closed_as",
+        "_closes",
+        "_dropped",
+        "_head_most",
+        "_head_rest",
+        "_head_timeout",
+        "_lingering",
+        "_lost",
+        "_max_head",
+        "_max_headers",
+        "_messages",
+        "_phase",
+        "_read_size",
+        "_refusal",
+        "_timer",
+        "_timer_refusal",
+    )
 
     def __init__(
         self,
@@ -371,7 +393,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # -- parser callbacks -----------------------------------------------------------------
 
-    # Direct calls of the parent's callbacks rather than super(): the hot path, a request.
+    # The parent's callbacks called directly, not through super(): the hot path.
     def on_message_begin(self) -> None:
         _on_message_begin(self)
         self._phase = _HEAD
@@ -403,7 +425,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._phase = _IDLE
         if self._timer is not None:
             self._cancel_timer()
-        _on_message_complete(self)
+        # uvicorn's own lines (unchanged since 0.29), inline: one call less per request.
+        cycle = self.cycle
+        if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
+            return
+        cycle.more_body = False
+        cycle.message_event.set()
 
     def _measure_head(self) -> None:
         url = len(self.url)
