@@ -38,12 +38,12 @@ scraped as ``revoker_http_connections_closed_total``) and logged at debug level,
 peer's address and never a header value.
 
 The hot path pays little: a request that comes in one read (an ``/auth`` from a proxy)
-arms no timer; it costs three more Python calls and a few attribute reads than uvicorn's
-own protocol (about half a microsecond). A head's size is bounded by the reads it spans,
-and measured only when they exceed the limit, so a head may run at most one read (256 KiB)
-over the limit before it is refused. Works with uvicorn 0.29 to 0.54 (tested on both ends)
-and httptools (``uvicorn[standard]``): it builds on the protocol's callbacks and its
-``cycle``, which have kept their shape over that range.
+arms no timer and costs one more Python call and a few attribute reads than uvicorn's own
+protocol. A read larger than 8 KiB is parsed a slice of 8 KiB at a time; after each slice
+(and at the end of a head) the head's size and its header count are checked, so a head is
+refused within one slice of either limit. Works with uvicorn 0.29 to 0.54 (tested at both
+ends) and httptools (``uvicorn[standard]``): it builds on the protocol's callbacks, its
+``scope`` and ``headers`` and its ``cycle``, which have kept their shape over that range.
 """
 
 from __future__ import annotations
@@ -95,6 +95,9 @@ DEFAULT_MAX_CONNECTIONS: Final = 1000
 #: After a refusal, how long the connection may linger half-closed, and how much it drops.
 LINGER_SECONDS: Final = 2.0
 LINGER_BYTES: Final = 1024 * 1024
+#: Reads larger than this are parsed in slices of it (see _in_slices); a request from a
+#: proxy is one slice.
+_SLICE_BYTES: Final = 8 * 1024
 #: Descriptors kept free of connections: the store, the JWKS client, logs, the listener.
 _RESERVED_DESCRIPTORS = 64
 _WARN_EVERY_SECONDS = 60.0
@@ -196,7 +199,6 @@ class _Refused(Exception):
 
 
 _HEAD, _BODY, _IDLE = 1, 2, 3  # where the parser is: in a head, in a body, between requests
-_on_message_begin = HttpToolsProtocol.on_message_begin
 _on_headers_complete = HttpToolsProtocol.on_headers_complete
 _last_cap_warning = -_WARN_EVERY_SECONDS
 
@@ -245,11 +247,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         "_head_most",
         "_head_rest",
         "_head_timeout",
+        "_headed",
         "_lingering",
         "_lost",
         "_max_head",
         "_max_headers",
-        "_messages",
         "_phase",
         "_read_size",
         "_refusal",
@@ -281,7 +283,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # The request cycles log through the protocol's logger: see _ConnectionLog.
         self.logger = _ConnectionLog(self, self.logger)  # type: ignore[assignment]
         self._phase = _IDLE
-        self._messages = 0  # requests begun on this connection
+        self._headed: object = None  # the scope of the last request whose head was whole
         self._read_size = 0  # of the read being parsed
         self._head_most = 0  # the current head's size at most: the reads it spans
         self._head_rest = 0  # the current head's size at least: its reads after the first
@@ -316,15 +318,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         return cycle is not None and not cycle.response_complete
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes | memoryview) -> None:
         if self._lingering:
             self._dropped += len(data)
             if self._dropped > LINGER_BYTES:
                 self.transport.close()
             return
-        self._unset_keepalive_if_required()
-        messages = self._messages
         self._read_size = size = len(data)
+        if size > _SLICE_BYTES:
+            self._in_slices(data)
+            return
+        self._unset_keepalive_if_required()
+        scope = self.scope  # uvicorn makes a new one for each request the parser begins
         if self._phase == _HEAD:
             self._head_most += size
         try:
@@ -335,14 +340,54 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         except httptools.HttpParserError:
             self._refuse(self._refusal or _BAD_REQUEST)
             return
-        if self._phase != _IDLE:  # a request is incomplete at the end of this read
-            self._incomplete(size, messages)
+        if self.scope is not scope and self._headed is not self.scope:
+            self._head_began(size)  # a request began in this read; its head is not whole
+        elif self._phase != _IDLE:  # a head or a body goes on past this read
+            self._incomplete(size)
         elif (
             self.timeout_keep_alive_task is None
             and (cycle := self.cycle) is not None
             and cycle.response_complete
         ):
             self._idle_again()
+
+    def _in_slices(self, data: bytes | memoryview) -> None:
+        # A large read is parsed a slice at a time, each checked as a read of its own: a
+        # read full of tiny headers stops within a slice of the header limit, and a
+        # head is refused within a slice of the size limit.
+        view = memoryview(data)
+        for start in range(0, len(view), _SLICE_BYTES):  # bounded by the read's size
+            if self.transport.is_closing():
+                return
+            self.data_received(view[start : start + _SLICE_BYTES])
+
+    def _head_began(self, size: int) -> None:
+        self._phase = _HEAD
+        self._head_most = size
+        self._head_rest = 0
+        if len(self.headers) > self._max_headers:
+            self._refuse(_TOO_MANY_HEADERS)
+            return
+        if self._timer is None:
+            self._arm(self._head_timeout, _HEAD_TIMEOUT)
+
+    def _incomplete(self, size: int) -> None:
+        if self._phase == _HEAD:
+            # The head began in an earlier read, so all of this one is head. The parser
+            # holds a header until it is whole: what it holds is bounded by these reads
+            # (a head may run the slice it began in over the limit, and no more).
+            self._head_rest += size
+            if self._head_rest > self._max_head:
+                long_url = len(self.url) > self._max_head
+                self._refuse(_URL_TOO_LONG if long_url else _HEADERS_TOO_LARGE)
+                return
+            if len(self.headers) > self._max_headers:
+                self._refuse(_TOO_MANY_HEADERS)
+                return
+            if self._timer is None:
+                self._arm(self._head_timeout, _HEAD_TIMEOUT)
+        elif self._timer is None:
+            self._arm(self._body_timeout, _BODY_TIMEOUT)
 
     def _idle_again(self) -> None:
         # A body that ended after its response (an app that answered without reading it):
@@ -352,22 +397,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.timeout_keep_alive_task = self.loop.call_later(
                 self.timeout_keep_alive, self.timeout_keep_alive_handler
             )
-
-    def _incomplete(self, size: int, messages: int) -> None:
-        if self._phase == _HEAD:
-            # The parser holds a header until it is whole: what it holds is bounded by
-            # the reads that came whole inside this head (a head that began in this read
-            # may be one read over the limit, and no more).
-            if self._messages == messages:
-                self._head_rest += size
-                if self._head_rest > self._max_head:
-                    long_url = len(self.url) > self._max_head
-                    self._refuse(_URL_TOO_LONG if long_url else _HEADERS_TOO_LARGE)
-                    return
-            if self._timer is None:
-                self._arm(self._head_timeout, _HEAD_TIMEOUT)
-        elif self._timer is None:
-            self._arm(self._body_timeout, _BODY_TIMEOUT)
 
     def shutdown(self) -> None:
         cycle = self.cycle
@@ -393,33 +422,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # -- parser callbacks -----------------------------------------------------------------
 
-    # The parent's callbacks called directly, not through super(): the hot path.
-    def on_message_begin(self) -> None:
-        _on_message_begin(self)
-        self._phase = _HEAD
-        self._messages += 1
-        self._head_most = self._read_size
-        self._head_rest = 0
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        # uvicorn's own four lines (unchanged since 0.29), with the count first, so that a
-        # read full of tiny headers stops at the limit rather than at the read's end.
-        headers = self.headers
-        if len(headers) >= self._max_headers:
-            self._refusal = _TOO_MANY_HEADERS
-            raise _Refused
-        name = name.lower()
-        if name == b"expect" and value.lower() == b"100-continue":
-            self.expect_100_continue = True
-        headers.append((name, value))
-
     def on_headers_complete(self) -> None:
+        # The head's size at most: the reads it spans, or this one when it began in it.
+        most = self._head_most if self._phase == _HEAD else self._read_size
         self._phase = _BODY
+        self._headed = self.scope
         if self._timer is not None:
             self._cancel_timer()
-        if self._head_most > self._max_head:  # the reads say it may be over: measure it
+        if len(self.headers) > self._max_headers:
+            self._refusal = _TOO_MANY_HEADERS
+            raise _Refused
+        if most > self._max_head:  # it may be over the limit: measure it
             self._measure_head()
-        _on_headers_complete(self)
+        _on_headers_complete(self)  # the parent's, called directly (not super()): hot path
 
     def on_message_complete(self) -> None:
         self._phase = _IDLE
