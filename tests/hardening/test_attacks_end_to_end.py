@@ -22,7 +22,7 @@ from revoker.core.clock import FrozenClock
 from revoker.core.errors import REASONS, TokenRejected
 from revoker.core.tokens import token_fingerprint
 from revoker.service.app import RevokerApp
-from revoker.service.http_guard import DEFAULT_MAX_HEADER_BYTES
+from revoker.service.http_limits import DEFAULT_MAX_HEADER_BYTES
 
 DENIALS = ALG_AND_KEY_CASES + ENCODING_CASES + CLAIM_CASES
 

@@ -25,12 +25,8 @@ from hardening_support import LiveServer, ServeProcess
 
 from revoker.devissuer import DevIssuerServer
 from revoker.service.app import RevokerApp
-from revoker.service.http_guard import (
-    DEFAULT_MAX_HEADER_BYTES,
-    DEFAULT_MAX_HEADERS,
-    HttpLimits,
-    uvicorn_options,
-)
+from revoker.service.http_guard import uvicorn_options
+from revoker.service.http_limits import DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_HEADERS, HttpLimits
 
 MIB = 1024 * 1024
 #: Slack for a busy 2-core CI on top of a timeout under test.

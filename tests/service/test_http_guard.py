@@ -1,23 +1,25 @@
-"""``HttpLimits`` and the uvicorn options of the HTTP guard: ranges refused in one line, a
-connection cap that fits under the descriptor limit, and a protocol that reaches spawned
-worker processes. (The attacks it holds off: tests/hardening/test_http_limits.py.)"""
+"""``HttpLimits`` (service/http_limits.py) and the uvicorn options of the HTTP guard: ranges
+refused in one line, a connection cap that fits under the descriptor limit, limits that load
+without uvicorn, and a protocol that reaches spawned worker processes. (The attacks it holds
+off: tests/hardening/test_http_limits.py.)"""
 
 from __future__ import annotations
 
 import pickle
 import resource
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
 from revoker.core.errors import ConfigurationError
-from revoker.service.http_guard import (
+from revoker.service.http_guard import GuardedHttpToolsProtocol, uvicorn_options
+from revoker.service.http_limits import (
     DEFAULT_BODY_TIMEOUT_SECONDS,
     DEFAULT_HEAD_TIMEOUT_SECONDS,
     DEFAULT_IDLE_TIMEOUT_SECONDS,
-    GuardedHttpToolsProtocol,
     HttpLimits,
-    uvicorn_options,
 )
 
 
@@ -70,3 +72,15 @@ def test_the_protocol_pickles_with_its_limits_for_worker_processes() -> None:
     assert protocol.func is GuardedHttpToolsProtocol
     assert protocol.keywords["limits"] == limits
     assert options["ws"] == "none"
+
+
+def test_the_limits_load_without_uvicorn() -> None:
+    """A settings declaration can name the limits' defaults without importing uvicorn."""
+    code = (
+        "import sys, revoker.service.http_limits; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('uvicorn', 'httptools')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

@@ -31,7 +31,8 @@ from revoker.core.errors import ConfigurationError
 from revoker.devissuer import DevIssuerServer
 from revoker.service.app import build_app
 from revoker.service.config import SETTINGS_ENV, ServiceSettings, redacted_url
-from revoker.service.http_guard import HttpLimits, uvicorn_options
+from revoker.service.http_guard import uvicorn_options
+from revoker.service.http_limits import HttpLimits
 from revoker.service.logs import configure_logging
 from revoker.service.state import ServiceState
 
@@ -93,7 +94,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def _config(settings: ServiceSettings, app: Any, *, factory: bool) -> uvicorn.Config:
-    # The HTTP layer's limits (head size, timeouts, connection cap): http_guard.py.
+    # The HTTP layer's limits (head size, timeouts, connection cap): http_limits.py.
     limits = HttpLimits()
     return uvicorn.Config(
         app,
