@@ -22,6 +22,7 @@ from revoker.core.clock import FrozenClock
 from revoker.core.errors import REASONS, TokenRejected
 from revoker.core.tokens import token_fingerprint
 from revoker.service.app import RevokerApp
+from revoker.service.http_limits import DEFAULT_MAX_HEADER_BYTES
 
 DENIALS = ALG_AND_KEY_CASES + ENCODING_CASES + CLAIM_CASES
 
@@ -141,7 +142,8 @@ def process_url(wall_clock_kit: Kit, tmp_path: object) -> Iterator[tuple[str, Se
 def test_denied_through_a_real_revoker_serve_process(
     wall_clock_kit: Kit, process_url: tuple[str, ServeProcess]
 ) -> None:
-    """The same attacks against `revoker serve`: 401 and the reason; no token in its log."""
+    """The same attacks against `revoker serve`: 401 and the reason (431 for a token past the
+    HTTP head limit); no token in its log."""
     import httpx  # noqa: PLC0415 - the one test that needs its own client
 
     url, process = process_url
@@ -151,6 +153,9 @@ def test_denied_through_a_real_revoker_serve_process(
         assert ask_auth(client, wall_clock_kit.rs.access_token()).status == 200
         for case, token in zip(cases, tokens, strict=True):
             answer = ask_auth(client, token)
+            if len(token) > DEFAULT_MAX_HEADER_BYTES:  # the HTTP layer refuses the head first
+                assert answer.status == 431, case.id
+                continue
             assert (answer.status, answer.reason) == (401, case.reason), case.id
             assert answer.seconds < AUTH_DEADLINE_SECONDS, case.id
     log = "\n".join(process.stderr)

@@ -1,31 +1,36 @@
 """A real nginx (auth_request) in front of a sample upstream, with `revoker serve` deciding:
 allowed (identity headers reach the upstream), denied (401), revoked (self-revocation
-through /revoke, then the same token gets 401). deploy/nginx/revoker.conf is the config,
-with its ports replaced. Skips without nginx, fails under REVOKER_REQUIRE_SERVICES=1."""
+through /revoke, then the same token gets 401), and the client's address as nginx saw it,
+whatever X-Forwarded-For the client sends. deploy/nginx/revoker.conf is the config, with
+its ports replaced. Skips without nginx, fails under REVOKER_REQUIRE_SERVICES=1."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from proxy_support import (
+    CLIENT_ADDRESS,
+    PROXY_ADDRESS,
+    REPO_ROOT,
+    EchoServer,
+    denials,
+    echo_upstream,
+    free_port,
+    revoker_behind_a_proxy,
+)
 from service_support import ADMIN_TOKEN, bearer, service_missing
 
 from process_support import ServeProcess
 from revoker.devissuer import DevIssuerServer
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = REPO_ROOT / "deploy" / "nginx" / "revoker.conf"
 Login = Callable[[], dict[str, str]]
 
@@ -37,54 +42,10 @@ def _nginx_binary() -> str | None:
     return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
 
 
-def _free_port() -> int:
-    # nginx cannot report a port it picked: take a free one and hand it over.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class _EchoHandler(BaseHTTPRequestHandler):
-    """The sample upstream: answers 200 with the headers it received, as JSON."""
-
-    server: _EchoServer
-
-    def _echo(self) -> None:
-        self.server.seen.append(dict(self.headers.items()))
-        body = json.dumps({"path": self.path, "headers": dict(self.headers.items())}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        self._echo()
-
-    def do_POST(self) -> None:
-        self._echo()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        pass
-
-
-class _EchoServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _EchoHandler)
-        self.seen: list[dict[str, str]] = []
-
-
 @pytest.fixture
-def upstream() -> Iterator[_EchoServer]:
-    server = _EchoServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server
-    server.shutdown()
-    thread.join(5)
-    server.server_close()
+def upstream() -> Iterator[EchoServer]:
+    with echo_upstream() as server:
+        yield server
 
 
 @pytest.fixture
@@ -101,17 +62,8 @@ def nginx_binary() -> str:
 def revoker(
     nginx_binary: str, dev_issuer: DevIssuerServer, tmp_path: Path
 ) -> Iterator[ServeProcess]:
-    serve = ServeProcess(
-        "--issuer", dev_issuer.issuer, "--audience", dev_issuer.issuer_obj.client_id,
-        "--store", f"sqlite:///{tmp_path}/rules.db", "--admin-token", ADMIN_TOKEN,
-        "--log-level", "debug", "--log-format", "json",
-    )  # fmt: skip
-    try:
-        serve.wait_ready()
+    with revoker_behind_a_proxy(dev_issuer, tmp_path) as serve:
         yield serve
-        assert serve.stop() == 0
-    finally:
-        serve.kill()
 
 
 @dataclass
@@ -153,11 +105,11 @@ def _write_config(prefix: Path, listen: int, revoker_url: str, upstream_port: in
 
 @pytest.fixture
 def nginx(
-    nginx_binary: str, tmp_path: Path, revoker: ServeProcess, upstream: _EchoServer
+    nginx_binary: str, tmp_path: Path, revoker: ServeProcess, upstream: EchoServer
 ) -> Iterator[Nginx]:
     prefix = tmp_path / "nginx"
     prefix.mkdir()
-    listen = _free_port()
+    listen = free_port()
     config = _write_config(prefix, listen, revoker.url, upstream.server_address[1])
     process = subprocess.Popen(
         [nginx_binary, "-p", str(prefix), "-e", str(prefix / "error.log"), "-c", str(config),
@@ -185,21 +137,8 @@ def nginx(
             process.stderr.close()
 
 
-def _denial_logged(revoker: ServeProcess, uri: str) -> bool:
-    # revoker's debug log of a denial carries the gateway's X-Original-* headers.
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        for line in list(revoker.stderr):
-            if '"message":"denied"' in line:
-                entry = json.loads(line)
-                if entry.get("uri") == uri and entry.get("method") == "GET":
-                    return True
-        time.sleep(0.02)
-    return False
-
-
 def test_through_nginx_allowed_denied_and_revoked(
-    nginx: Nginx, revoker: ServeProcess, upstream: _EchoServer, login: Login
+    nginx: Nginx, revoker: ServeProcess, upstream: EchoServer, login: Login
 ) -> None:
     """Allowed with identity headers upstream; forged identity replaced; denied with 401;
     self-revocation through /revoke, after which the same token (and its ID token) get 401."""
@@ -231,7 +170,8 @@ def test_through_nginx_allowed_denied_and_revoked(
             'Bearer error="invalid_token", error_description="bad_signature: '
         )
         assert len(upstream.seen) == hits  # denied requests never reach the app
-        assert _denial_logged(revoker, "/api/orders?denied=1")  # X-Original-URI/-Method sent
+        logged = denials(revoker, ["/api/orders?denied=1"])  # X-Original-URI/-Method sent
+        assert logged["/api/orders?denied=1"]["method"] == "GET"
 
         assert client.get("/api/me", headers=bearer(id_token)).status_code == 200
         assert client.post("/revoke", data={"token": "not-a-token"}).status_code == 200
@@ -243,3 +183,25 @@ def test_through_nginx_allowed_denied_and_revoked(
         sibling = client.get("/api/me", headers=bearer(id_token))
         assert sibling.status_code == 401  # the ID token of the same sign-in
         assert len(upstream.seen) == hits + 1
+
+
+def test_through_nginx_revoker_sees_the_clients_address_not_a_forged_one(
+    nginx: Nginx, revoker: ServeProcess, upstream: EchoServer, login: Login
+) -> None:
+    """A client sending a new X-Forwarded-For each time (with --forwarded-allow-ips set to
+    nginx's address) is seen by revoker, and by the app, at the address nginx saw."""
+    forged = ["203.0.113.7", "203.0.113.8", "198.51.100.9, 203.0.113.10", PROXY_ADDRESS, ""]
+    uris = [f"/api/orders?forged={n}" for n in range(len(forged))]
+    transport = httpx.HTTPTransport(local_address=CLIENT_ADDRESS)
+    with httpx.Client(base_url=nginx.url, transport=transport, timeout=10) as client:
+        for uri, value in zip(uris, forged, strict=True):
+            headers = {"Authorization": "Bearer not-a-token", "X-Forwarded-For": value}
+            assert client.get(uri, headers=headers).status_code == 401
+        access = login()["AccessToken"]
+        allowed = client.get(
+            "/api/orders", headers={**bearer(access), "X-Forwarded-For": "203.0.113.11"}
+        )
+        assert allowed.status_code == 200, nginx.error_log.read_text()
+    clients = {uri: entry.get("client") for uri, entry in denials(revoker, uris).items()}
+    assert clients == dict.fromkeys(uris, CLIENT_ADDRESS)
+    assert allowed.json()["headers"]["X-Forwarded-For"] == CLIENT_ADDRESS

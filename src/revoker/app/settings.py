@@ -397,6 +397,54 @@ class Settings:
         parser=Integer(low=1, high=100_000),
         group="service",
     )
+    http_max_header_bytes: int = setting(
+        64 * 1024,
+        help="The largest request line plus headers (431 past it; 414 for the line alone).",
+        parser=Integer(low=16 * 1024, high=1024 * 1024),
+        group="service",
+        env="REVOKER_HTTP_MAX_HEADER_BYTES",
+    )
+    http_max_headers: int = setting(
+        100,
+        help="The most header fields a request may carry, Host included (431 past it).",
+        parser=Integer(low=16, high=1000),
+        group="service",
+        env="REVOKER_HTTP_MAX_HEADERS",
+    )
+    http_head_timeout_seconds: float = setting(
+        10.0,
+        help="A connection (or a keep-alive request's first byte) must finish its request head "
+        "within this (408, then closed): slowloris ends here.",
+        parser=Seconds(low=0.1, high=300),
+        group="service",
+        env="REVOKER_HTTP_HEAD_TIMEOUT_SECONDS",
+        flag="--http-head-timeout",
+    )
+    http_body_timeout_seconds: float = setting(
+        30.0,
+        help="A request body must arrive within this after its head (and a client must read "
+        "its response within this).",
+        parser=Seconds(low=0.1, high=300),
+        group="service",
+        env="REVOKER_HTTP_BODY_TIMEOUT_SECONDS",
+        flag="--http-body-timeout",
+    )
+    http_idle_timeout_seconds: float = setting(
+        5.0,
+        help="An idle keep-alive connection is closed after this.",
+        parser=Seconds(low=0.1, high=300),
+        group="service",
+        env="REVOKER_HTTP_IDLE_TIMEOUT_SECONDS",
+        flag="--http-idle-timeout",
+    )
+    http_max_connections: int = setting(
+        1000,
+        help="Open connections per worker process (503 past it; lowered to fit the descriptor "
+        "limit).",
+        parser=Integer(low=1, high=1_000_000),
+        group="service",
+        env="REVOKER_HTTP_MAX_CONNECTIONS",
+    )
     dev_issuer: bool = setting(
         False,
         help="Also run a local Cognito-shaped issuer and trust it (development only).",

@@ -235,10 +235,15 @@ class ForwardAuth:
             return
         if log.isEnabledFor(logging.DEBUG):
             original = _original_request(headers)
+            client = scope.get("client")  # the proxy's word for it with --forwarded-allow-ips
             log.debug(
                 "denied",
                 extra=fields(
-                    reason=reason, detail=detail, token=token_fingerprint(token), **original
+                    reason=reason,
+                    detail=detail,
+                    token=token_fingerprint(token),
+                    client=client[0] if client else None,
+                    **original,
                 ),
             )
         start, body = self._denials.get((reason, detail)) or self._denial(reason, detail, dpop=dpop)

@@ -9,7 +9,10 @@ bisect and two additions. Every decision is counted on the event loop's thread
 (threadpool checks are counted after their await), so the ints need no lock.
 A collector turns them into ``revoker_decisions_total`` and the
 ``revoker_decision_seconds`` histogram at scrape time, as it does for what the
-registry and the key caches count (active rules, replica lag, JWKS fetches).
+registry and the key caches count (active rules, replica lag, JWKS fetches), and for
+the connections the HTTP layer closed early (``CONNECTION_CLOSES``, counted by
+``service/http_guard.py``: one table per process, since connections belong to the
+server, not to an app).
 
 ``DecisionHistory`` keeps those ints' totals per reason every few seconds, for
 the console's chart of decisions over the last minutes.
@@ -40,9 +43,12 @@ if TYPE_CHECKING:
     from revoker.core.verify import Verifier
 
 __all__ = [
+    "CONNECTION_CLOSES",
+    "CONNECTION_CLOSE_REASONS",
     "CONTENT_TYPE",
     "ENDPOINTS",
     "MISSING_TOKEN",
+    "ConnectionCloses",
     "DecisionHistory",
     "DecisionLatency",
     "ServiceMetrics",
@@ -145,6 +151,38 @@ class DecisionHistory:
         return result
 
 
+#: Why the HTTP layer closed a connection before its request was answered, or while idle.
+CONNECTION_CLOSE_REASONS = (
+    "client_disconnect",  # the client left mid-request (a head or body cut short)
+    "head_timeout",  # no complete request head within the head timeout
+    "body_timeout",  # the request body did not arrive within the body timeout
+    "write_timeout",  # the client stopped reading its response
+    "idle_timeout",  # keep-alive: no new request within the idle timeout
+    "url_too_long",  # 414
+    "headers_too_large",  # 431
+    "too_many_headers",  # 431
+    "bad_request",  # 400: not HTTP/1.1 the parser accepts
+    "upgrade_refused",  # an Upgrade or CONNECT request: revoker serves neither
+    "connection_limit",  # 503: more connections open than the cap
+)
+
+
+class ConnectionCloses:
+    """Early connection closes by reason, in plain ints (counted on the event loop's thread)."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(CONNECTION_CLOSE_REASONS, 0)
+
+    def count(self, reason: str) -> None:
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+
+
+#: The process's table: every server in the process counts into it, every app shows it.
+CONNECTION_CLOSES = ConnectionCloses()
+
+
 class ServiceMetrics:
     """The service's metrics; ``decision_counts(endpoint)`` is the hot path's tally."""
 
@@ -187,6 +225,7 @@ class ServiceMetrics:
         self._decisions["auth"][MISSING_TOKEN] = 0
         self.registry.register(_DecisionCollector(self._decisions, self.latency))
         self.history = DecisionHistory(self._decisions)
+        self.registry.register(_ConnectionCloseCollector(CONNECTION_CLOSES))
 
     def decision_counts(self, endpoint: str) -> dict[str, int]:
         """The reason -> count table of one endpoint; the hot path adds to it directly
@@ -249,6 +288,21 @@ class _DecisionCollector(Collector):
             buckets=buckets,
             sum_value=latency.total_seconds,
         )
+
+
+class _ConnectionCloseCollector(Collector):
+    def __init__(self, closes: ConnectionCloses) -> None:
+        self._closes = closes
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "revoker_http_connections_closed",
+            "HTTP connections closed early (mid-request, refused or timed out), by reason.",
+            labels=["reason"],
+        )
+        for reason, count in list(self._closes.counts.items()):
+            family.add_metric([reason], count)
+        yield family
 
 
 def _le(bound: float) -> str:

@@ -31,6 +31,8 @@ from revoker.app.sources import SETTINGS_ENV
 from revoker.core.errors import ConfigurationError
 from revoker.devissuer import DevIssuerServer
 from revoker.service.app import build_app
+from revoker.service.http_guard import uvicorn_options
+from revoker.service.http_limits import HttpLimits
 from revoker.service.logs import configure_logging
 from revoker.service.state import ServiceState
 
@@ -108,6 +110,15 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def _config(settings: Settings, app: Any, *, factory: bool) -> uvicorn.Config:
+    # The HTTP layer's limits (head size, timeouts, connection cap): http_limits.py.
+    limits = HttpLimits(
+        max_header_bytes=settings.http_max_header_bytes,
+        max_headers=settings.http_max_headers,
+        head_timeout_seconds=settings.http_head_timeout_seconds,
+        body_timeout_seconds=settings.http_body_timeout_seconds,
+        idle_timeout_seconds=settings.http_idle_timeout_seconds,
+        max_connections=settings.http_max_connections,
+    )
     return uvicorn.Config(
         app,
         factory=factory,
@@ -121,6 +132,7 @@ def _config(settings: Settings, app: Any, *, factory: bool) -> uvicorn.Config:
         proxy_headers=settings.forwarded_allow_ips is not None,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS,
+        **uvicorn_options(limits),
     )
 
 
