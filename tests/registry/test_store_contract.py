@@ -257,3 +257,48 @@ def test_concurrent_adds_get_distinct_seqs(store: RuleStore) -> None:
     changes = store.changes_since(0)
     assert changes is not None
     assert [c.seq for c in changes] == sorted(seqs)
+
+
+def test_the_first_claimed_setting_stands_and_later_claims_read_it(store: RuleStore) -> None:
+    """claim_setting records a value once; record_setting replaces it (revoker migrate)."""
+    assert store.claim_setting("max_token_lifetime_seconds", 172_800.0) == 172_800.0
+    assert store.claim_setting("max_token_lifetime_seconds", 86_400.0) == 172_800.0
+    store.record_setting("max_token_lifetime_seconds", 3600.0)
+    assert store.claim_setting("max_token_lifetime_seconds", 86_400.0) == 3600.0
+
+
+def test_concurrent_claims_all_see_the_one_winner(
+    store_backend: StoreBackend, tmp_path: Path
+) -> None:
+    """Six processes starting at once on an empty store agree on one recorded value (a claim
+    that lost the race must read the winner's, not nothing)."""
+    # A memory store is its own each time it is opened, and moto's in-process DynamoDB is one
+    # mock per opener: there, six threads share one store.
+    count = 6 if store_backend.name in ("sqlite", "redis", "postgresql") else 1
+    stores = [store_backend.open(tmp_path) for _ in range(count)] * (6 // count)
+    try:
+        for round_ in range(5):
+            seen: list[float] = []
+            barrier = threading.Barrier(len(stores))
+            threads = [
+                threading.Thread(
+                    target=_claim, args=(store, f"setting-{round_}", float(n), barrier, seen)
+                )
+                for n, store in enumerate(stores)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(10)
+            assert len(seen) == len(stores)
+            assert len(set(seen)) == 1, seen
+    finally:
+        for store in set(stores):
+            store.close()
+
+
+def _claim(
+    store: RuleStore, name: str, value: float, barrier: threading.Barrier, seen: list[float]
+) -> None:
+    barrier.wait(5)
+    seen.append(store.claim_setting(name, value))

@@ -14,8 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from service_support import ADMIN_TOKEN, ServeProcess
+from service_support import ADMIN_TOKEN
 
+from process_support import ServeProcess
 from revoker.devissuer import DevIssuerServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

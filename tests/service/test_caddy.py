@@ -29,8 +29,9 @@ from proxy_support import (
     free_port,
     revoker_behind_a_proxy,
 )
-from service_support import ServeProcess, bearer, service_missing
+from service_support import bearer, service_missing
 
+from process_support import ServeProcess
 from revoker.devissuer import DevIssuerServer
 
 CADDYFILE = REPO_ROOT / "deploy" / "caddy" / "Caddyfile"
@@ -150,8 +151,8 @@ def test_through_caddy_allowed_denied_and_revoked(
         tampered = f"{header}.{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
         denied = client.get("/api/orders?denied=1", headers=bearer(tampered))
         assert denied.status_code == 401
-        assert denied.headers["www-authenticate"] == (
-            'Bearer error="invalid_token", error_description="bad_signature"'
+        assert denied.headers["www-authenticate"].startswith(
+            'Bearer error="invalid_token", error_description="bad_signature: '
         )
         assert denied.json() == {"allowed": False, "reason": "bad_signature"}
         assert len(upstream.seen) == hits  # denied requests never reach the app
@@ -163,7 +164,7 @@ def test_through_caddy_allowed_denied_and_revoked(
         assert client.post("/revoke", data={"token": access}).status_code == 200
         after = client.get("/api/orders", headers=bearer(access))
         assert after.status_code == 401
-        assert 'error_description="revoked_family"' in after.headers["www-authenticate"]
+        assert 'error_description="revoked_family: ' in after.headers["www-authenticate"]
         sibling = client.get("/api/me", headers=bearer(id_token))
         assert sibling.status_code == 401  # the ID token of the same sign-in
         assert len(upstream.seen) == hits + 1

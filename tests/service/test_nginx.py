@@ -26,7 +26,7 @@ from proxy_support import (
     free_port,
     revoker_behind_a_proxy,
 )
-from service_support import ADMIN_TOKEN, bearer, service_missing
+from service_support import bearer, service_missing
 
 from process_support import ServeProcess
 from revoker.devissuer import DevIssuerServer

@@ -38,6 +38,7 @@ _QUERIES = {
         )
         SELECT value FROM claimed UNION ALL SELECT value FROM {s}.settings WHERE name = %(name)s
         LIMIT 1""",
+    "read_setting": "SELECT value FROM {s}.settings WHERE name = %(name)s",
     "record_setting": """
         INSERT INTO {s}.settings (name, value) VALUES (%(name)s, %(value)s::float8)
         ON CONFLICT (name) DO UPDATE SET value = excluded.value""",

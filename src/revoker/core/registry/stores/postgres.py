@@ -265,9 +265,14 @@ class PostgresStore:
         return int(pruned)
 
     def claim_setting(self, name: str, value: float) -> float:
+        params = {"name": name, "value": value}
         with self._connection("record a setting") as conn:
-            row = conn.execute(self._sql["claim_setting"], {"name": name, "value": value})
-            return float(row.fetchone()[0])
+            row = conn.execute(self._sql["claim_setting"], params).fetchone()
+            if row is None:
+                # Another writer's insert committed while ours waited on it: ours did nothing,
+                # and this statement's snapshot predates theirs. A new statement sees it.
+                row = conn.execute(self._sql["read_setting"], params).fetchone()
+            return float(row[0])
 
     def record_setting(self, name: str, value: float) -> None:
         with self._connection("record a setting") as conn:
