@@ -154,10 +154,14 @@ def parse_authorizer_event(
 
 
 def _is_websocket(event: Mapping[str, Any]) -> bool:
-    context = event.get("requestContext")
-    if event.get("type") != "REQUEST" or "version" in event or not isinstance(context, Mapping):
+    """A REQUEST event for a ``$connect`` route, by its ARN or its request context."""
+    if event.get("type") != "REQUEST" or "version" in event:
         return False
-    return (
+    arn = event.get("methodArn")
+    if isinstance(arn, str) and arn.endswith("/$connect"):
+        return True
+    context = event.get("requestContext")
+    return isinstance(context, Mapping) and (
         "connectionId" in context
         or context.get("eventType") == "CONNECT"
         or context.get("routeKey") == "$connect"
@@ -175,7 +179,9 @@ _CONNECTION_ID = re.compile(r"[A-Za-z0-9+/=_-]{1,128}")
 
 
 def _websocket(event: Mapping[str, Any], sources: tuple[TokenSource, ...]) -> AuthorizerRequest:
-    context = event["requestContext"]
+    context = event.get("requestContext")
+    if not isinstance(context, Mapping):
+        raise MalformedEvent("the WebSocket event has no requestContext")
     arn = event.get("methodArn")
     match = _CONNECT_ARN.fullmatch(arn) if isinstance(arn, str) else None
     if match is None or not isinstance(arn, str):
