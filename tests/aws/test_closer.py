@@ -20,6 +20,7 @@ from revoker.aws.clients import AwsClients
 from revoker.aws.closer import ConnectionCloser, endpoint_region
 from revoker.aws.connections import Connection, MemoryConnectionStore
 from revoker.core.clock import FrozenClock
+from revoker.core.errors import StoreError
 from revoker.core.registry import RegistryLimits
 from revoker.core.registry.rules import Rule, new_rule
 
@@ -216,3 +217,14 @@ def test_each_connection_is_closed_at_its_own_stages_endpoint() -> None:
     )
     assert made == [("apigatewaymanagementapi", eu, "eu-west-1")]
     assert endpoint_region("https://example.com/prod") is None
+
+
+class UnreadableStore(MemoryConnectionStore):
+    def candidates(self, rule: Rule) -> Any:
+        raise StoreError("the connections table could not find connections: Throttled")
+
+
+def test_records_that_cannot_be_read_make_a_failed_report() -> None:
+    """A table error is not raised through the hook: the report says so (the stream retries)."""
+    report = closer_for(UnreadableStore(), FakeManagement()).close_matching(rule("key", "k"))
+    assert (report.ok, report.error, report.closed) == (False, "store_error", ())

@@ -205,3 +205,30 @@ def test_a_rule_written_by_a_process_without_the_hook_closes_through_the_stream(
     assert open_connections() == {"bob-1="}
     # A redelivered batch (Lambda retries) closes nothing more and fails nothing.
     assert stream_handler.handle(runtime, {"Records": records}) == {"batchItemFailures": []}
+
+
+def test_revoker_revoke_on_the_command_line_closes_the_connections_too(
+    runtime: Runtime, moto_pool: MotoPool, tokens: dict[str, dict[str, str]]
+) -> None:
+    """`revoker revoke subject SUB --store dynamodb://…` with REVOKER_CONNECTIONS set runs the
+    same hook as the revoke function: alice's connection closes, bob's stays."""
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from revoker.cli import main  # noqa: PLC0415
+
+    connect(runtime, tokens["alice"]["AccessToken"], "alice-1=")
+    connect(runtime, tokens["bob"]["AccessToken"], "bob-1=")
+    result = CliRunner().invoke(
+        main,
+        [
+            "revoke",
+            "subject",
+            moto_pool.subs["alice"],
+            "--store",
+            f"dynamodb://{RULES}?region={REGION}",
+        ],
+        env={"REVOKER_CONNECTIONS": f"dynamodb://{CONNECTIONS}?region={REGION}"},
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert open_connections() == {"bob-1="}

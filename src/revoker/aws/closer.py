@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from revoker.aws.clients import AwsClients, aws_error_code, aws_errors
+from revoker.core.errors import StoreError
 from revoker.core.registry.replica import Replica
 from revoker.core.registry.stores.memory import MemoryStore
 
@@ -55,11 +56,12 @@ class CloseReport:
     closed: tuple[str, ...] = ()
     gone: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
+    error: str | None = None  # the records could not be read: none was closed
 
     @property
     def ok(self) -> bool:
         """Every matching connection is closed now (or was already)."""
-        return not self.failed
+        return not self.failed and self.error is None
 
 
 class RuleMatcher:
@@ -105,11 +107,15 @@ class ConnectionCloser:
         """Close every recorded, unexpired connection ``rule`` matches."""
         now = self._clock()
         matcher = RuleMatcher(rule, self._clock)
-        chosen = [
-            connection
-            for connection in self.store.candidates(rule)
-            if connection.expires_at > now and matcher.matches(connection)
-        ]
+        try:
+            chosen = [
+                connection
+                for connection in self.store.candidates(rule)
+                if connection.expires_at > now and matcher.matches(connection)
+            ]
+        except StoreError as exc:
+            log.warning("rule %s: cannot read the connection records: %s", rule.id, exc)
+            return CloseReport(rule.id, error=exc.reason)
         outcomes = self._close_all(chosen)
         report = CloseReport(
             rule.id,
