@@ -148,7 +148,7 @@ def main() -> None:  # noqa: PLR0915 - one scenario after another, in order
         assert connections is not None  # noqa: S101
         counter = CallCounter(
             runtime.registry.store._client,  # type: ignore[attr-defined]
-            connections._client,  # type: ignore[attr-defined]
+            connections.client,  # type: ignore[attr-defined]
             runtime.clients.get("apigatewaymanagementapi", endpoint_url=ENDPOINT, region=REGION),
         )
 

@@ -32,6 +32,7 @@ import importlib
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -69,12 +70,20 @@ class DynamoDBConnectionStore:
         client: Any,
         table: str,
         *,
+        connect: Callable[[], Any] | None = None,
         max_attempts: int = 6,
         sleep: Callable[[float], None] = time.sleep,
         owns_client: bool = False,
     ) -> None:
+        """``client``: a low-level DynamoDB client; or None and ``connect``, which makes one on
+        first use (a REST call through an authorizer that also serves ``$connect`` never pays
+        for it)."""
+        if client is None and connect is None:
+            raise ConfigurationError("a DynamoDB connections store needs a client")
         self.table = table
         self._client = client
+        self._connect = connect
+        self._lock = threading.Lock()
         self._owns_client = owns_client
         self._max_attempts = max(1, max_attempts)
         self._sleep = sleep
@@ -83,6 +92,20 @@ class DynamoDBConnectionStore:
             exceptions.ClientError,
             exceptions.BotoCoreError,
         )
+
+    @property
+    def client(self) -> Any:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    assert self._connect is not None  # noqa: S101 - set when no client was
+                    try:
+                        self._client = self._connect()
+                    except ConfigurationError as exc:
+                        raise StoreError(f"the connections table cannot be opened: {exc}") from exc
+                client = self._client
+        return client
 
     def put(self, connection: Connection) -> None:
         attributes = _attributes(connection)
@@ -137,7 +160,7 @@ class DynamoDBConnectionStore:
         return self._pages("scan connections", "scan", request)
 
     def close(self) -> None:
-        if self._owns_client:
+        if self._owns_client and self._client is not None:
             self._client.close()
 
     def _pages(self, what: str, operation: str, request: dict[str, Any]) -> Iterator[Connection]:
@@ -156,7 +179,7 @@ class DynamoDBConnectionStore:
 
     def _call(self, what: str, operation: str, **request: Any) -> dict[str, Any]:
         try:
-            result: dict[str, Any] = getattr(self._client, operation)(**request)
+            result: dict[str, Any] = getattr(self.client, operation)(**request)
         except self._errors as exc:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
             raise StoreError(f"the connections table could not {what}: {code}") from exc
@@ -219,11 +242,15 @@ def open_dynamodb_connection_store(url: str) -> DynamoDBConnectionStore:
     unknown = sorted(set(options) - _OPTIONS)
     if unknown:
         raise ConfigurationError(f"unknown connections store option {unknown[0][:32]!r}")
-    botocore_error = importlib.import_module("botocore.exceptions").BotoCoreError
-    try:
-        client = dynamodb_client(
-            region=options.get("region") or None, endpoint_url=options.get("endpoint_url") or None
-        )
-    except (ValueError, botocore_error) as exc:
-        raise ConfigurationError(f"cannot open the connections table: {exc}") from None
-    return DynamoDBConnectionStore(client, table, owns_client=True)
+
+    def connect() -> Any:
+        botocore_error = importlib.import_module("botocore.exceptions").BotoCoreError
+        try:
+            return dynamodb_client(
+                region=options.get("region") or None,
+                endpoint_url=options.get("endpoint_url") or None,
+            )
+        except (ValueError, botocore_error) as exc:
+            raise ConfigurationError(f"cannot open the connections table: {exc}") from None
+
+    return DynamoDBConnectionStore(None, table, connect=connect, owns_client=True)
