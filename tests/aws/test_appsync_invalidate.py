@@ -143,3 +143,12 @@ def test_an_expired_rule_sends_nothing(appsync: FakeAppSync) -> None:
 def test_the_region_comes_from_the_default_host_name(url: str, region: str | None) -> None:
     """A custom domain names no region (AWS_REGION is used then)."""
     assert appsync_region(url) == region
+
+
+def test_no_credentials_is_a_failure_reported_not_raised(appsync: FakeAppSync) -> None:
+    """Without credentials nothing is sent: False, and AppSync saw no request."""
+    without = AppSyncInvalidator(
+        appsync.url, region="eu-west-1", clock=FrozenClock(T0), credentials=lambda: None
+    )
+    assert without.invalidate(subject_rule()) is False
+    assert appsync.requests == []

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from revoker.aws.appsync_filter import invalidation_payload
+from revoker.aws.clients import aws_errors
 
 if TYPE_CHECKING:
     from revoker.app.operations import RuleEvent
@@ -88,8 +89,13 @@ class AppSyncInvalidator:
         body = json.dumps(
             {"query": MUTATION, "variables": invalidation_payload(rule)}, separators=(",", ":")
         ).encode()
+        unsignable: tuple[type[Exception], ...] = (OSError, *aws_errors())
         try:
             headers = self._signed_headers(body)
+        except unsignable as exc:
+            log.warning("cannot sign the AppSync invalidation for rule %s: %s", rule.id, exc)
+            return False
+        try:
             request = urllib.request.Request(  # noqa: S310 - an https URL from the settings
                 self.url, data=body, headers=headers, method="POST"
             )
@@ -101,11 +107,10 @@ class AppSyncInvalidator:
         except (OSError, ValueError) as exc:
             log.warning("AppSync invalidation for rule %s failed: %s", rule.id, type(exc).__name__)
             return False
-        errors = document.get("errors") if isinstance(document, dict) else None
-        if errors or not isinstance(document, dict):
-            found = errors if isinstance(errors, list) else []
-            kinds = sorted({str(e.get("errorType", "?"))[:64] for e in found if _is_map(e)})
-            log.warning("AppSync refused the invalidation for rule %s: %s", rule.id, kinds)
+        if not isinstance(document, dict) or document.get("errors"):
+            log.warning(
+                "AppSync refused the invalidation for rule %s: %s", rule.id, _error_types(document)
+            )
             return False
         return True
 
@@ -122,8 +127,11 @@ class AppSyncInvalidator:
         return dict(request.headers.items())
 
 
-def _is_map(value: object) -> bool:
-    return isinstance(value, dict)
+def _error_types(document: object) -> list[str]:
+    """The ``errorType`` of each GraphQL error (never the messages: they may echo input)."""
+    errors = document.get("errors") if isinstance(document, dict) else None
+    found = errors if isinstance(errors, list) else []
+    return sorted({str(e.get("errorType", "?"))[:64] for e in found if isinstance(e, dict)})
 
 
 def _session_credentials() -> Any:
