@@ -21,8 +21,6 @@ from revoker.aws.clients import AwsClients
 from revoker.aws.runtime import Runtime, build_runtime
 from revoker.testing import TEST_AUDIENCE, TEST_ISSUER, FrozenClock, StaticJwksFetcher, TokenFactory
 
-from .moto_cognito import REGION, MotoPool
-
 T0 = 1_700_000_000.0
 EVENTS = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "aws-events"
 # The SAM CLI templates carry mustache placeholders; these are the values we fill in.
@@ -58,18 +56,8 @@ class RecordingClient:
         return call
 
 
-def require_fixtures() -> None:
-    """Skip without ../shared/fixtures (a checkout of its own); fail where they must be."""
-    if EVENTS.is_dir():
-        return
-    if os.environ.get("REVOKER_REQUIRE_SERVICES", "") in ("1", "true", "yes"):
-        pytest.fail(f"the shared AWS event fixtures are missing at {EVENTS}")
-    pytest.skip(f"the shared AWS event fixtures are not at {EVENTS}")
-
-
 def load_event(name: str) -> dict[str, Any]:
     """A fixture event by file name, SAM CLI placeholders filled in."""
-    require_fixtures()
     text = (EVENTS / name).read_text(encoding="utf-8")
     for key, value in SAM_VALUES.items():
         text = text.replace("{{{" + key + "}}}", value)
@@ -130,6 +118,16 @@ def runtime(make_runtime: Callable[..., Runtime]) -> Runtime:
 
 # --- WebSocket and AppSync events, moto's Cognito ------------------------------------------
 
+
+def require_fixtures() -> None:
+    """Skip without ../shared/fixtures (a checkout of its own); fail where they must be."""
+    if EVENTS.is_dir():
+        return
+    if os.environ.get("REVOKER_REQUIRE_SERVICES", "") in ("1", "true", "yes"):
+        pytest.fail(f"the shared AWS event fixtures are missing at {EVENTS}")
+    pytest.skip(f"the shared AWS event fixtures are not at {EVENTS}")
+
+
 WS_CONNECT = "powertools__apiGatewayAuthorizerWebSocketEvent.json"
 WS_ARN = "arn:aws:execute-api:us-east-1:533568316194:c5jwxq709g/production/$connect"
 WS_ENDPOINT = "https://c5jwxq709g.execute-api.us-east-1.amazonaws.com/production"
@@ -146,6 +144,7 @@ def websocket_connect(
     connection_id: str | None = None,
 ) -> dict[str, Any]:
     """The Powertools ``$connect`` authorizer event carrying a token where a test says."""
+    require_fixtures()
     event = copy.deepcopy(load_event(WS_CONNECT))
     for name in ("headers", "multiValueHeaders"):
         event[name] = {k: v for k, v in event[name].items() if k.lower() != "authorization"}
@@ -180,6 +179,7 @@ def websocket_route(kind: str, connection_id: str, **headers: str) -> dict[str, 
 
 def appsync_event(authorization: Any) -> dict[str, Any]:
     """The Powertools AppSync authorizer event with ``authorizationToken`` replaced."""
+    require_fixtures()
     event = copy.deepcopy(load_event(APPSYNC_EVENT))
     event["authorizationToken"] = authorization
     return event
@@ -193,6 +193,8 @@ def aws() -> Iterator[None]:
 
 
 @pytest.fixture
-def moto_pool(aws: None) -> MotoPool:
-    """A moto Cognito user pool; ``login(name)`` signs a user in."""
+def moto_pool(aws: None) -> Any:
+    """A moto Cognito user pool (``moto_cognito.MotoPool``); ``login(name)`` signs a user in."""
+    from .moto_cognito import REGION, MotoPool  # noqa: PLC0415 - kept out of the shared imports
+
     return MotoPool.create(boto3.session.Session().client("cognito-idp", region_name=REGION))

@@ -63,8 +63,6 @@ MIN_BODY_BYTES = 16 * 1024  # a form with an 8 KiB token, percent-encoded, must 
 MAX_WORKERS = 64
 # Long enough for any sane Lambda sync bound, short enough to keep a revoke call snappy.
 MAX_SYNC_AGE_SECONDS = 30.0
-#: AppSync's own bound on an authorizer result's cache TTL (authorizerResultTtlInSeconds).
-MAX_APPSYNC_TTL_SECONDS = 3600.0
 
 #: The groups, in the order the docs list them: who reads the setting.
 GROUPS = {
@@ -77,10 +75,6 @@ GROUPS = {
 # RFC 6265 cookie-name = token (RFC 7230 tchar).
 _TOKEN_CHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _HEADER_NAME = r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}"
-_HTTPS_URL = r"https://[^\s/?#]+(/[^\s]*)?"
-# header:NAME (an HTTP header), query:NAME (a query string parameter), protocol:MARKER (a
-# Sec-WebSocket-Protocol entry: an RFC 7230 token).
-_TOKEN_SOURCE = rf"(header|query):{_HEADER_NAME}|protocol:{_TOKEN_CHARS}"
 _STAGE = re.compile(r"(?P<api>[A-Za-z0-9]{1,64})/(?P<stage>[A-Za-z0-9_$-]{1,128})")
 
 
@@ -150,6 +144,14 @@ def _stage(raw: str, where: str) -> tuple[str, str]:
     if match is None:
         raise ConfigurationError(f"{where} takes apiId/stage entries, not {raw[:64]!r}")
     return match["api"], match["stage"]
+
+
+# The surfaces that authorize once (WebSocket APIs, AppSync): AppSync's own bound on an
+# authorizer result's cache TTL (authorizerResultTtlInSeconds); header:NAME, query:NAME and
+# protocol:MARKER (a Sec-WebSocket-Protocol entry: an RFC 7230 token) token sources.
+MAX_APPSYNC_TTL_SECONDS = 3600.0
+_HTTPS_URL = r"https://[^\s/?#]+(/[^\s]*)?"
+_TOKEN_SOURCE = rf"(header|query):{_HEADER_NAME}|protocol:{_TOKEN_CHARS}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -515,6 +517,7 @@ class Settings:
         self._check_service()
 
     def _check_service(self) -> None:  # noqa: PLR0912 - one branch per setting, flat on purpose
+        self._check_realtime()
         if not self.host or any(c.isspace() for c in self.host):
             raise ConfigurationError("--host must be a host name or an address")
         if not 0 <= self.port <= 65535:
@@ -554,40 +557,6 @@ class Settings:
             raise ConfigurationError("REVOKER_AUTH_HEADER must be an HTTP header name")
         if self.policy_resource not in ("method", "api-wildcard"):
             raise ConfigurationError("REVOKER_POLICY_RESOURCE must be 'method' or 'api-wildcard'")
-        self._check_realtime()
-
-    def _check_realtime(self) -> None:
-        """The settings of the surfaces that authorize once (WebSocket APIs, AppSync)."""
-        ttl = self.appsync_max_ttl_seconds
-        if (
-            isinstance(ttl, bool)
-            or not isinstance(ttl, int | float)
-            or not (0 <= ttl <= MAX_APPSYNC_TTL_SECONDS)
-        ):
-            raise ConfigurationError(
-                "REVOKER_APPSYNC_MAX_TTL must lie between 0 and "
-                f"{MAX_APPSYNC_TTL_SECONDS:g} seconds"
-            )
-        longest = self.websocket_max_connection_seconds
-        if (
-            isinstance(longest, bool)
-            or not isinstance(longest, int | float)
-            or not (0 < longest <= 86400)
-        ):
-            raise ConfigurationError(
-                "REVOKER_WEBSOCKET_MAX_CONNECTION must lie above 0 and at most 86400 seconds"
-            )
-        if not self.websocket_token_sources:
-            raise ConfigurationError("REVOKER_WEBSOCKET_TOKEN_SOURCES names no token source")
-        for source in self.websocket_token_sources:
-            if not isinstance(source, str) or not re.fullmatch(_TOKEN_SOURCE, source):
-                raise ConfigurationError(
-                    f"REVOKER_WEBSOCKET_TOKEN_SOURCES: {str(source)[:64]!r} is not header:NAME, "
-                    "query:NAME or protocol:MARKER"
-                )
-        url = self.appsync_invalidation_url
-        if url is not None and not re.fullmatch(_HTTPS_URL, url):
-            raise ConfigurationError("REVOKER_APPSYNC_INVALIDATION_URL must be an https:// URL")
 
     # -- what the parts are built from ------------------------------------------
 
@@ -637,6 +606,39 @@ class Settings:
     @property
     def admin_enabled(self) -> bool:
         return self.admin_token is not None
+
+    def _check_realtime(self) -> None:
+        """The settings of the surfaces that authorize once (WebSocket APIs, AppSync)."""
+        ttl = self.appsync_max_ttl_seconds
+        if (
+            isinstance(ttl, bool)
+            or not isinstance(ttl, int | float)
+            or not (0 <= ttl <= MAX_APPSYNC_TTL_SECONDS)
+        ):
+            raise ConfigurationError(
+                "REVOKER_APPSYNC_MAX_TTL must lie between 0 and "
+                f"{MAX_APPSYNC_TTL_SECONDS:g} seconds"
+            )
+        longest = self.websocket_max_connection_seconds
+        if (
+            isinstance(longest, bool)
+            or not isinstance(longest, int | float)
+            or not (0 < longest <= 86400)
+        ):
+            raise ConfigurationError(
+                "REVOKER_WEBSOCKET_MAX_CONNECTION must lie above 0 and at most 86400 seconds"
+            )
+        if not self.websocket_token_sources:
+            raise ConfigurationError("REVOKER_WEBSOCKET_TOKEN_SOURCES names no token source")
+        for source in self.websocket_token_sources:
+            if not isinstance(source, str) or not re.fullmatch(_TOKEN_SOURCE, source):
+                raise ConfigurationError(
+                    f"REVOKER_WEBSOCKET_TOKEN_SOURCES: {str(source)[:64]!r} is not header:NAME, "
+                    "query:NAME or protocol:MARKER"
+                )
+        url = self.appsync_invalidation_url
+        if url is not None and not re.fullmatch(_HTTPS_URL, url):
+            raise ConfigurationError("REVOKER_APPSYNC_INVALIDATION_URL must be an https:// URL")
 
     # -- for people and for worker processes --------------------------------------
 

@@ -101,15 +101,12 @@ def authorize(runtime: Runtime, event: Any) -> dict[str, Any]:
         _refuse(request.token, decision)
         return _deny(request, simple=config.simple_responses)
     if request.kind == "websocket":
-        decision = _record_connection(runtime, request, request.token, decision)
+        return _allow_connection(runtime, request, request.token, decision)
     claims = decision.claims or {}
     context = authorizer_context(claims)
     if request.kind == "http-2.0" and config.simple_responses:
         return simple_response(True, context)
-    if request.kind == "websocket":
-        resource = request.resource_arn  # the $connect route: the only one authorized
-    else:
-        resource = policy_resource(request.resource_arn, config.policy_resource)
+    resource = policy_resource(request.resource_arn, config.policy_resource)
     return allow_policy(str(claims.get("sub", "")), resource, context)
 
 
@@ -121,6 +118,17 @@ def _refuse(token: str, decision: Decision) -> None:
         raise AuthorizerUnavailable(decision.reason)
     rule = decision.rule.id if decision.rule is not None else "-"
     log.info("deny reason=%s token=%s rule=%s", decision.reason, fingerprint, rule)
+
+
+def _allow_connection(
+    runtime: Runtime, request: AuthorizerRequest, token: str, decision: Decision
+) -> dict[str, Any]:
+    """The policy for an allowed ``$connect`` (that route only), once it is recorded."""
+    decision = _record_connection(runtime, request, token, decision)
+    claims = decision.claims or {}
+    return allow_policy(
+        str(claims.get("sub", "")), request.resource_arn, authorizer_context(claims)
+    )
 
 
 def _record_connection(
