@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from revoker.aws.clients import AwsClients
 from revoker.aws.runtime import Runtime, build_runtime
@@ -111,3 +114,87 @@ def make_runtime(
 def runtime(make_runtime: Callable[..., Runtime]) -> Runtime:
     """A runtime with the defaults: IAM policies on the method ARN, no pass-through."""
     return make_runtime()
+
+
+# --- WebSocket and AppSync events, moto's Cognito ------------------------------------------
+
+
+def require_fixtures() -> None:
+    """Skip without ../shared/fixtures (a checkout of its own); fail where they must be."""
+    if EVENTS.is_dir():
+        return
+    if os.environ.get("REVOKER_REQUIRE_SERVICES", "") in ("1", "true", "yes"):
+        pytest.fail(f"the shared AWS event fixtures are missing at {EVENTS}")
+    pytest.skip(f"the shared AWS event fixtures are not at {EVENTS}")
+
+
+WS_CONNECT = "powertools__apiGatewayAuthorizerWebSocketEvent.json"
+WS_ARN = "arn:aws:execute-api:us-east-1:533568316194:c5jwxq709g/production/$connect"
+WS_ENDPOINT = "https://c5jwxq709g.execute-api.us-east-1.amazonaws.com/production"
+WS_CONNECTION = "FDmBIeapIAMCIQg="
+APPSYNC_EVENT = "powertools__appSyncAuthorizerEvent.json"
+APPSYNC_RESPONSE = "powertools__appSyncAuthorizerResponse.json"
+
+
+def websocket_connect(
+    *,
+    authorization: str | None = None,
+    query: dict[str, str] | None = None,
+    protocols: str | None = None,
+    connection_id: str | None = None,
+) -> dict[str, Any]:
+    """The Powertools ``$connect`` authorizer event carrying a token where a test says."""
+    require_fixtures()
+    event = copy.deepcopy(load_event(WS_CONNECT))
+    for name in ("headers", "multiValueHeaders"):
+        event[name] = {k: v for k, v in event[name].items() if k.lower() != "authorization"}
+    if authorization is not None:
+        event["headers"]["Authorization"] = authorization
+        event["multiValueHeaders"]["Authorization"] = [authorization]
+    if protocols is not None:
+        event["headers"]["Sec-WebSocket-Protocol"] = protocols
+    event["queryStringParameters"] = dict(query or {})
+    if connection_id is not None:
+        event["requestContext"]["connectionId"] = connection_id
+    return event
+
+
+def websocket_route(kind: str, connection_id: str, **headers: str) -> dict[str, Any]:
+    """A ``$connect`` or ``$disconnect`` route integration event (shape from the AWS docs)."""
+    route = {"CONNECT": "$connect", "DISCONNECT": "$disconnect"}[kind]
+    return {
+        "headers": dict(headers),
+        "requestContext": {
+            "routeKey": route,
+            "eventType": kind,
+            "connectionId": connection_id,
+            "stage": "production",
+            "apiId": "c5jwxq709g",
+            "domainName": "c5jwxq709g.execute-api.us-east-1.amazonaws.com",
+            "disconnectStatusCode": 1000 if kind == "DISCONNECT" else None,
+        },
+        "isBase64Encoded": False,
+    }
+
+
+def appsync_event(authorization: Any) -> dict[str, Any]:
+    """The Powertools AppSync authorizer event with ``authorizationToken`` replaced."""
+    require_fixtures()
+    event = copy.deepcopy(load_event(APPSYNC_EVENT))
+    event["authorizationToken"] = authorization
+    return event
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """moto's in-process AWS (Cognito, DynamoDB, the API Gateway Management API, …)."""
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def moto_pool(aws: None) -> Any:
+    """A moto Cognito user pool (``moto_cognito.MotoPool``); ``login(name)`` signs a user in."""
+    from .moto_cognito import REGION, MotoPool  # noqa: PLC0415 - kept out of the shared imports
+
+    return MotoPool.create(boto3.session.Session().client("cognito-idp", region_name=REGION))

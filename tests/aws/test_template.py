@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from cfnlint.decode import cfn_yaml
 
 from revoker.aws.cloudtrail import SIGN_OUT_EVENTS
+from revoker.core.registry import RegistryLimits
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "deploy" / "aws" / "template.yaml"
@@ -48,15 +50,23 @@ def test_every_handler_is_importable(template: dict[str, Any]) -> None:
         if resource["Type"] == "AWS::Serverless::Function"
         and resource["Properties"]["Handler"].startswith("revoker.")
     ]
-    assert len(handlers) == 3
+    assert sorted(handlers) == [
+        "revoker.aws.appsync_authorizer.handler",
+        "revoker.aws.events_handler.handler",
+        "revoker.aws.lambda_authorizer.handler",
+        "revoker.aws.revoke_handler.handler",
+        "revoker.aws.stream_handler.handler",
+        "revoker.aws.websocket_handler.handler",
+    ]
     for handler in handlers:
         module, _, name = handler.rpartition(".")
         assert callable(getattr(importlib.import_module(module), name)), handler
 
 
-def test_the_table_matches_the_store(template: dict[str, Any]) -> None:
-    """The table's keys and TTL attribute are the ones the DynamoDB store writes."""
-    table = template["Resources"]["RulesTable"]["Properties"]
+@pytest.mark.parametrize("name", ["RulesTable", "ConnectionsTable"])
+def test_the_tables_match_the_stores(template: dict[str, Any], name: str) -> None:
+    """The keys and TTL attribute are the ones the DynamoDB stores write (both tables)."""
+    table = template["Resources"][name]["Properties"]
     assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == [
         ("pk", "HASH"),
         ("sk", "RANGE"),
@@ -74,8 +84,128 @@ def test_the_eventbridge_rule_sends_exactly_the_events_the_handler_reads(
     assert pattern["detail"]["eventSource"] == ["cognito-idp.amazonaws.com"]
 
 
-def test_the_authorizer_may_only_read_the_table(template: dict[str, Any]) -> None:
-    """Least privilege: the authorizer function gets GetItem and Query, nothing else."""
-    policies = template["Resources"]["AuthorizerFunction"]["Properties"]["Policies"]
-    [statement] = policies[0]["Statement"]
-    assert sorted(statement["Action"]) == ["dynamodb:GetItem", "dynamodb:Query"]
+def statements(template: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    policies = template["Resources"][function]["Properties"]["Policies"]
+    return [statement for policy in policies for statement in policy["Statement"]]
+
+
+def actions_on(template: dict[str, Any], function: str, table: str) -> list[str]:
+    found = []
+    for statement in statements(template, function):
+        if statement.get("Resource") == {"Fn::GetAtt": [table, "Arn"]}:
+            actions = statement["Action"]
+            found += [actions] if isinstance(actions, str) else actions
+    return sorted(found)
+
+
+@pytest.mark.parametrize("function", ["AuthorizerFunction", "AppSyncAuthorizerFunction"])
+def test_the_authorizers_may_only_read_the_rules(template: dict[str, Any], function: str) -> None:
+    """Least privilege: an authorizer reads the rules (GetItem, Query) and never writes one."""
+    assert actions_on(template, function, "RulesTable") == ["dynamodb:GetItem", "dynamodb:Query"]
+
+
+def test_the_connection_writers_get_exactly_what_they_call(template: dict[str, Any]) -> None:
+    """The $connect authorizer records (PutItem via a transaction) and forgets (GetItem,
+    BatchWriteItem); the routes forget; the stream function reads and scans."""
+    assert actions_on(template, "AuthorizerFunction", "ConnectionsTable") == [
+        "dynamodb:BatchWriteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+    ]
+    assert actions_on(template, "WebSocketRoutesFunction", "ConnectionsTable") == [
+        "dynamodb:BatchWriteItem",
+        "dynamodb:GetItem",
+    ]
+    assert actions_on(template, "StreamFunction", "ConnectionsTable") == [
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+    ]
+    assert actions_on(template, "StreamFunction", "RulesTable") == []
+
+
+def test_the_stream_function_may_close_connections_and_call_one_mutation(
+    template: dict[str, Any],
+) -> None:
+    """DeleteConnection on the example WebSocket stage only; the revokerInvalidate field only."""
+    found = {
+        s["Action"]: s["Resource"]
+        for s in statements(template, "StreamFunction")
+        if isinstance(s["Action"], str)
+    }
+    manage = found["execute-api:ManageConnections"]["Fn::Sub"]
+    assert manage.endswith(":${WebSocketApi}/${StageName}/DELETE/@connections/*")
+    graphql = found["appsync:GraphQL"]["Fn::Sub"]
+    assert graphql == "${ExampleGraphQLApi.Arn}/types/Mutation/fields/revokerInvalidate"
+
+
+def test_the_stream_filter_passes_what_the_stream_function_reads(
+    template: dict[str, Any],
+) -> None:
+    """The event source mapping lets through new rules' change items and nothing else."""
+    from revoker.aws.stream_handler import rule_of_record  # noqa: PLC0415
+    from revoker.core.registry.rules import new_rule  # noqa: PLC0415
+
+    event = template["Resources"]["StreamFunction"]["Properties"]["Events"]["NewRules"]
+    assert event["Properties"]["Stream"] == {"Fn::GetAtt": ["RulesTable", "StreamArn"]}
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert template["Resources"]["RulesTable"]["Properties"]["StreamSpecification"] == {
+        "StreamViewType": "NEW_IMAGE"
+    }
+    [entry] = event["Properties"]["FilterCriteria"]["Filters"]
+    pattern = json.loads(entry["Pattern"])
+    rule = new_rule("family", "f", now=1.7e9, limits=RegistryLimits(), actor="t")
+    for pk, op, name in [("change", "add", "INSERT"), ("change", "lift", "INSERT"),
+                         ("rule", "add", "INSERT"), ("change", "add", "REMOVE")]:  # fmt: skip
+        record = {
+            "eventName": name,
+            "dynamodb": {
+                "NewImage": {
+                    "pk": {"S": pk},
+                    "op": {"S": op},
+                    "rule": {"S": json.dumps(rule.to_dict())},
+                }
+            },
+        }
+        assert matches(pattern, record) == (rule_of_record(record) is not None)
+
+
+def matches(pattern: Any, value: Any) -> bool:
+    """An event filter pattern of exact values (lists of allowed values), as Lambda reads it."""
+    if isinstance(pattern, list):
+        return value in pattern
+    return isinstance(value, dict) and all(
+        key in value and matches(sub, value[key]) for key, sub in pattern.items()
+    )
+
+
+def test_the_appsync_schema_and_resolvers_fit_the_invalidation(template: dict[str, Any]) -> None:
+    """The mutation's arguments are the payload's fields; the subscription sets the filter
+    the authorizer passes in resolverContext; the mutation sends those fields."""
+    from revoker.aws.appsync_filter import invalidation_payload  # noqa: PLC0415
+    from revoker.aws.appsync_invalidate import MUTATION  # noqa: PLC0415
+    from revoker.core.registry.rules import new_rule  # noqa: PLC0415
+
+    resources = template["Resources"]
+    schema = resources["ExampleGraphQLSchema"]["Properties"]["Definition"]
+    fields = "kind: String!, value: String!, issuer: String!, cutoff: Float!"
+    assert f"revokerInvalidate({fields}): Boolean\n    @aws_iam" in schema
+    rule = new_rule("family", "f", now=1.7e9, limits=RegistryLimits(), actor="t")
+    assert sorted(invalidation_payload(rule)) == ["cutoff", "issuer", "kind", "value"]
+    assert "revokerInvalidate(kind: $kind, value: $value, issuer: $issuer, cutoff: $cutoff)" in (
+        MUTATION
+    )
+    subscribe = resources["OnMessageResolver"]["Properties"]["Code"]
+    assert "setSubscriptionInvalidationFilter(JSON.parse(context.invalidation_filter))" in subscribe
+    invalidate = resources["RevokerInvalidateResolver"]["Properties"]["Code"]
+    assert "subscriptionField: 'onMessage'" in invalidate
+    assert "payload: { kind, value, issuer, cutoff }" in invalidate
+
+
+def test_the_websocket_default_token_sources_are_valid_settings(template: dict[str, Any]) -> None:
+    """The template's default REVOKER_WEBSOCKET_TOKEN_SOURCES loads as a setting."""
+    from revoker.app.sources import load_settings  # noqa: PLC0415
+
+    default = template["Parameters"]["WebSocketTokenSources"]["Default"]
+    settings = load_settings(environ={"REVOKER_WEBSOCKET_TOKEN_SOURCES": default}, config=None)
+    assert settings.websocket_token_sources == ("protocol:bearer", "header:Authorization")

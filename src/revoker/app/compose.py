@@ -154,12 +154,17 @@ class Revoker:
         return revoker
 
     def install_effects(self) -> None:
-        """Add the rule hooks the settings ask for (AWS: ``revoker.aws.passthrough``)."""
+        """Add the rule hooks the settings ask for (AWS: ``revoker.aws.passthrough``, and
+        ``revoker.aws.realtime``: close WebSocket connections, invalidate AppSync subscriptions)."""
         settings = self.settings
         if settings.passthrough_cognito or settings.flush_rest_stages or settings.flush_http_stages:
             from revoker.aws import passthrough  # noqa: PLC0415 - boto3 only when asked for
 
             passthrough.install(self)
+        if settings.connections_store_url or settings.appsync_invalidation_url:
+            from revoker.aws import realtime  # noqa: PLC0415 - boto3 only when asked for
+
+            realtime.install(self)
 
     @property
     def verifier(self) -> Verifier:

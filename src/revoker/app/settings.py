@@ -150,6 +150,14 @@ def _stage(raw: str, where: str) -> tuple[str, str]:
     return match["api"], match["stage"]
 
 
+# The surfaces that authorize once (WebSocket APIs, AppSync): AppSync's own bound on an
+# authorizer result's cache TTL (authorizerResultTtlInSeconds); header:NAME, query:NAME and
+# protocol:MARKER (a Sec-WebSocket-Protocol entry: an RFC 7230 token) token sources.
+MAX_APPSYNC_TTL_SECONDS = 3600.0
+_HTTPS_URL = r"https://[^\s/?#]+(/[^\s]*)?"
+_TOKEN_SOURCE = rf"(header|query):{_HEADER_NAME}|protocol:{_TOKEN_CHARS}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything revoker runs with. ``audience`` has no default on purpose."""
@@ -546,6 +554,55 @@ class Settings:
         group="aws",
         flag=False,
     )
+    # -- AWS: the surfaces that authorize once (WebSocket APIs, AppSync) ------------
+    appsync_max_ttl_seconds: float = setting(
+        0.0,
+        help="The longest ttlOverride the AppSync authorizer answers (AppSync serves a cached "
+        "allow that long, revoked or not); never past the token's exp. 0: no caching.",
+        parser=Seconds(high=MAX_APPSYNC_TTL_SECONDS),
+        group="aws",
+        env="REVOKER_APPSYNC_MAX_TTL",
+        flag=False,
+    )
+    appsync_invalidation_url: str | None = setting(
+        None,
+        help="An AppSync GraphQL endpoint (https://…/graphql): every new rule calls its "
+        "revokerInvalidate mutation, IAM-signed, so the subscriptions it matches are closed.",
+        parser=Text(metavar="URL", pattern=_HTTPS_URL, explain="an https:// URL"),
+        group="aws",
+        flag=False,
+    )
+    websocket_token_sources: tuple[str, ...] = setting(
+        ("header:authorization",),
+        help="Where the WebSocket $connect authorizer finds the token, first match wins: "
+        "header:NAME, query:NAME, protocol:MARKER (the Sec-WebSocket-Protocol entry after "
+        "MARKER, for browsers).",
+        parser=Texts(
+            metavar="SOURCE",
+            item=Text(pattern=_TOKEN_SOURCE, explain="header:NAME, query:NAME or protocol:MARKER"),
+        ),
+        group="aws",
+        flag=False,
+    )
+    connections_store_url: str | None = setting(
+        None,
+        help="Where WebSocket connections are recorded (dynamodb://TABLE?region=…, memory://): "
+        "the $connect authorizer records each one it allows, and every new rule closes those "
+        "it matches.",
+        parser=Text(metavar="URL"),
+        group="aws",
+        env="REVOKER_CONNECTIONS",
+        flag=False,
+    )
+    websocket_max_connection_seconds: float = setting(
+        7200.0,
+        help="How long a connection record is kept: API Gateway's longest WebSocket "
+        "connection (2 h), whatever the token's exp.",
+        parser=Seconds(low=0, low_open=True, high=86400),
+        group="aws",
+        env="REVOKER_WEBSOCKET_MAX_CONNECTION",
+        flag=False,
+    )
 
     def __post_init__(self) -> None:
         for name in ("leeway_seconds", "max_staleness_seconds", "max_token_lifetime_seconds",
@@ -566,6 +623,7 @@ class Settings:
         self._check_console()
 
     def _check_service(self) -> None:  # noqa: PLR0912 - one branch per setting, flat on purpose
+        self._check_realtime()
         if not self.host or any(c.isspace() for c in self.host):
             raise ConfigurationError("--host must be a host name or an address")
         if not 0 <= self.port <= 65535:
@@ -676,6 +734,39 @@ class Settings:
     @property
     def admin_enabled(self) -> bool:
         return self.admin_token is not None
+
+    def _check_realtime(self) -> None:
+        """The settings of the surfaces that authorize once (WebSocket APIs, AppSync)."""
+        ttl = self.appsync_max_ttl_seconds
+        if (
+            isinstance(ttl, bool)
+            or not isinstance(ttl, int | float)
+            or not (0 <= ttl <= MAX_APPSYNC_TTL_SECONDS)
+        ):
+            raise ConfigurationError(
+                "REVOKER_APPSYNC_MAX_TTL must lie between 0 and "
+                f"{MAX_APPSYNC_TTL_SECONDS:g} seconds"
+            )
+        longest = self.websocket_max_connection_seconds
+        if (
+            isinstance(longest, bool)
+            or not isinstance(longest, int | float)
+            or not (0 < longest <= 86400)
+        ):
+            raise ConfigurationError(
+                "REVOKER_WEBSOCKET_MAX_CONNECTION must lie above 0 and at most 86400 seconds"
+            )
+        if not self.websocket_token_sources:
+            raise ConfigurationError("REVOKER_WEBSOCKET_TOKEN_SOURCES names no token source")
+        for source in self.websocket_token_sources:
+            if not isinstance(source, str) or not re.fullmatch(_TOKEN_SOURCE, source):
+                raise ConfigurationError(
+                    f"REVOKER_WEBSOCKET_TOKEN_SOURCES: {str(source)[:64]!r} is not header:NAME, "
+                    "query:NAME or protocol:MARKER"
+                )
+        url = self.appsync_invalidation_url
+        if url is not None and not re.fullmatch(_HTTPS_URL, url):
+            raise ConfigurationError("REVOKER_APPSYNC_INVALIDATION_URL must be an https:// URL")
 
     # -- for people and for worker processes --------------------------------------
 

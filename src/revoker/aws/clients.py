@@ -33,22 +33,32 @@ def aws_error_code(exc: BaseException) -> str:
 
 
 class AwsClients:
-    """One low-level client per service, created lazily and shared (clients are thread-safe)."""
+    """One low-level client per service (and endpoint), created lazily and shared (clients
+    are thread-safe). A ``ready`` client serves every endpoint of its service (tests)."""
 
     def __init__(
         self, *, region: str | None = None, ready: Mapping[str, Any] | None = None
     ) -> None:
         self._region = region
-        # service name ("cognito-idp", "apigateway", …) -> client
+        # service name ("cognito-idp", "apigateway", …), or "service endpoint" -> client
         self._clients: dict[str, Any] = dict(ready or {})
+        self._ready = frozenset(ready or ())
         self._lock = threading.Lock()
 
-    def get(self, service: str) -> Any:
-        client = self._clients.get(service)
+    def get(
+        self, service: str, *, endpoint_url: str | None = None, region: str | None = None
+    ) -> Any:
+        """The client of ``service``; ``endpoint_url`` (and its ``region``) for the per-API
+        ones: the API Gateway Management API answers at each WebSocket stage's own URL."""
+        if endpoint_url is None or service in self._ready:
+            key = service
+        else:
+            key = f"{service} {endpoint_url}"
+        client = self._clients.get(key)
         if client is not None:
             return client
         with self._lock:
-            client = self._clients.get(service)
+            client = self._clients.get(key)
             if client is None:
                 boto3 = importlib.import_module("boto3")
                 config = importlib.import_module("botocore.config").Config(
@@ -57,6 +67,11 @@ class AwsClients:
                     read_timeout=5,
                 )
                 session = boto3.session.Session()
-                client = session.client(service, region_name=self._region, config=config)
-                self._clients[service] = client
+                client = session.client(
+                    service,
+                    region_name=region or self._region,
+                    endpoint_url=endpoint_url,
+                    config=config,
+                )
+                self._clients[key] = client
         return client

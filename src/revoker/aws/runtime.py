@@ -28,7 +28,10 @@ if TYPE_CHECKING:
     from revoker.app.compose import Revoker
     from revoker.app.http_api import HttpApi
     from revoker.app.settings import Settings
+    from revoker.aws.authorizer_event import TokenSource
+    from revoker.aws.connections import ConnectionStore
     from revoker.aws.passthrough import PassThrough
+    from revoker.aws.realtime import Realtime
     from revoker.core.authorizer import Authorizer
     from revoker.core.clock import Clock
     from revoker.core.jwks import JwksFetcher
@@ -48,11 +51,13 @@ class Runtime:
         revoker: Revoker,
         clients: AwsClients,
         passthrough: PassThrough | None,
+        realtime: Realtime | None = None,
     ) -> None:
         self.revoker = revoker
         self.settings: Settings = revoker.settings
         self.clients = clients
         self.passthrough = passthrough
+        self.realtime = realtime
         self._lock = threading.Lock()
         self._warmed = False
 
@@ -67,6 +72,18 @@ class Runtime:
     @property
     def clock(self) -> Clock:
         return self.revoker.clock
+
+    @property
+    def connections(self) -> ConnectionStore | None:
+        """Where WebSocket connections are recorded (``REVOKER_CONNECTIONS``), if anywhere."""
+        return self.realtime.connections if self.realtime is not None else None
+
+    @cached_property
+    def token_sources(self) -> tuple[TokenSource, ...]:
+        """Where a WebSocket ``$connect`` carries its token (REVOKER_WEBSOCKET_TOKEN_SOURCES)."""
+        from revoker.aws.authorizer_event import token_sources  # noqa: PLC0415
+
+        return token_sources(self.settings.websocket_token_sources)
 
     def warm(self) -> None:
         """Fetch the keys once per container; a failure is retried by later checks."""
@@ -139,6 +156,8 @@ class Runtime:
         return token
 
     def close(self) -> None:
+        if self.realtime is not None:
+            self.realtime.close()
         self.revoker.close()
 
 
@@ -153,7 +172,7 @@ def build_runtime(
     # The rest is imported here, not at module import, so a handler's import stays light.
     from revoker.app.compose import Revoker  # noqa: PLC0415
     from revoker.app.sources import load_settings  # noqa: PLC0415
-    from revoker.aws import passthrough  # noqa: PLC0415
+    from revoker.aws import passthrough, realtime  # noqa: PLC0415
     from revoker.aws.jwks_fetch import UrllibJwksFetcher  # noqa: PLC0415
 
     env = os.environ if environ is None else environ
@@ -166,7 +185,8 @@ def build_runtime(
     installed = (
         passthrough.install(revoker, clients=clients) if passthrough.wanted(settings) else None
     )
-    return Runtime(revoker=revoker, clients=clients, passthrough=installed)
+    followed = realtime.install(revoker, clients=clients) if realtime.wanted(settings) else None
+    return Runtime(revoker=revoker, clients=clients, passthrough=installed, realtime=followed)
 
 
 _lock = threading.Lock()
