@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -121,11 +120,7 @@ def runtime(make_runtime: Callable[..., Runtime]) -> Runtime:
 
 def require_fixtures() -> None:
     """Skip without ../shared/fixtures (a checkout of its own); fail where they must be."""
-    if EVENTS.is_dir():
-        return
-    if os.environ.get("REVOKER_REQUIRE_SERVICES", "") in ("1", "true", "yes"):
-        pytest.fail(f"the shared AWS event fixtures are missing at {EVENTS}")
-    pytest.skip(f"the shared AWS event fixtures are not at {EVENTS}")
+    need_fixtures()
 
 
 WS_CONNECT = "powertools__apiGatewayAuthorizerWebSocketEvent.json"
