@@ -98,7 +98,7 @@ def authorize_appsync(runtime: Runtime, event: Any) -> dict[str, Any]:
         return denied()
     from revoker.app.identity import Identity  # noqa: PLC0415 - with the rest of the app
 
-    context = Identity.from_claims(verified.claims).context()
+    context = Identity.from_claims(verified.claims, kind=verified.kind).context()
     context["invalidation_filter"] = json.dumps(invalidation, separators=(",", ":"))
     return {
         "isAuthorized": True,

@@ -126,8 +126,9 @@ def _allow_connection(
     """The policy for an allowed ``$connect`` (that route only), once it is recorded."""
     decision = _record_connection(runtime, request, token, decision)
     claims = decision.claims or {}
+    kind = decision.token.kind if decision.token is not None else None
     return allow_policy(
-        str(claims.get("sub", "")), request.resource_arn, authorizer_context(claims)
+        str(claims.get("sub", "")), request.resource_arn, authorizer_context(claims, kind)
     )
 
 
