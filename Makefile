@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/http_auth.py
 	$(BIN)/python benchmarks/propagation.py
 	$(BIN)/python benchmarks/replica_memory.py
+	$(BIN)/python benchmarks/scale.py
 
 fuzz: $(STAMP)
 	mkdir -p fuzz/corpus/tokens fuzz/corpus/verify fuzz/artifacts

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from revoker.core.registry import InvalidRule, RegistryLimits, Rule, RuleKind, R
 from revoker.core.registry.index import Expiries, RuleIndex, entry_of, rule_of
 from revoker.core.registry.replica import Replica
 from revoker.core.registry.rules import new_rule, stored_rule
+from revoker.core.registry.stores import _redis_bulk
 from revoker.core.registry.stores import redis as redis_module
 from revoker.core.registry.stores.redis import RedisStore
 from revoker.core.registry.stores.sqlite import SqliteStore
@@ -236,11 +236,12 @@ def test_add_many_writes_in_batches_and_a_retried_batch_answers_the_same(
     assert store.add_many(rules) == 8
     assert [c.rule for c in store.changes_since(0) or []] == rules
     batch = mixed_rules(10)[8:]
-    args: list[object] = ["nonce-1", store.channel, 100_000, 100_000]
-    for rule in batch:
-        args += [rule.id, repr(rule.expires_at), 0, json.dumps(rule.to_dict()),
-                 repr(rule.created_at), rule.actor, rule.reason]  # fmt: skip
-    keys = [*store._shared_keys, *(store._rule_key(rule.id) for rule in batch)]
+    args = _redis_bulk.batch_args(batch, store.channel, (100_000, 100_000))
+    keys = [
+        *store._shared_keys,
+        *(store._rule_key(rule.id) for rule in batch),
+        *(store._bucket_key(rule.id) for rule in batch),
+    ]
     first = store._add_many(keys=keys, args=args)  # what a retry by redis-py would resend
     again = store._add_many(keys=keys, args=args)
     assert (first, again) == (10, 10)

@@ -15,7 +15,7 @@ from registry_support import T0, make
 
 from revoker.core.errors import ConfigurationError, StoreError
 from revoker.core.registry import InvalidRule, RuleFilter, open_store
-from revoker.core.registry.stores import _redis_lua
+from revoker.core.registry.stores import _redis_bulk, _redis_lua
 from revoker.core.registry.stores import redis as redis_store
 from revoker.core.registry.stores.redis import RedisStore, open_redis_store
 
@@ -150,6 +150,7 @@ def run_script(admin: Any, prefix: str, script: str, rule_id: str, args: list[An
     tag = "{" + prefix + "}"
     keys = [f"{tag}:rule:{rule_id}", f"{tag}:lifted:{rule_id}"]
     keys += [f"{tag}:{name}" for name in _redis_lua.SHARED_KEYS]
+    keys.append(f"{tag}:bucket:{_redis_bulk.bucket_of(rule_id)}")
     return admin.eval(script, len(keys), *keys, *args)
 
 
@@ -160,7 +161,7 @@ def test_a_retried_write_answers_as_the_first_attempt(
     rule = make("token", "j-1")
     nonce = uuid.uuid4().hex
     text = '{"id":"%s","kind":"token","value":"j-1","actor":"a","created_at":1}' % rule.id  # noqa: UP031 -- JSON braces
-    add = [rule.id, nonce, "", "", text, "1", "a", "", "ch", 1000, 1000]
+    add = [rule.id, nonce, "", "", text, "1", "a", "", "ch", 1000, 1000, "record"]
     assert run_script(admin, prefix, _redis_lua.ADD, rule.id, add) == [1, 0]
     assert run_script(admin, prefix, _redis_lua.ADD, rule.id, add) == [1, 1]
     other = [rule.id, uuid.uuid4().hex, *add[2:]]

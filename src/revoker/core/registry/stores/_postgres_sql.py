@@ -28,6 +28,12 @@ _VALUES = (
     " %(reason)s, %(actor)s, %(created_at)s::float8"
 )
 _ACTIVE = "(expires_at IS NULL OR expires_at > %(now)s::float8)"
+_KIND_DIGITS = " ".join(
+    f"WHEN '{kind}' THEN '{code}'"
+    for code, kind in enumerate(
+        ("key", "token", "family", "session", "subject", "client", "issuer")
+    )
+)
 _C_COLUMNS = ", ".join(f"c.{name}" for name in COLUMNS.split(", "))
 
 _QUERIES = {
@@ -85,6 +91,20 @@ _QUERIES = {
     "head": "SELECT max(value) FILTER (WHERE name = 'head'),"
     " max(value) FILTER (WHERE name = 'epoch') FROM {s}.meta",
     "active_rules": f"SELECT {COLUMNS} FROM {{s}}.rules WHERE {_ACTIVE} ORDER BY seq",
+    # The columnar snapshot: a range of seq a row, every column one string or bytea.
+    "active_columns": f"""
+        SELECT seq / %(range)s AS part, count(*),
+            string_agg(id, E'\\x1f' ORDER BY seq),
+            string_agg(CASE kind {_KIND_DIGITS} ELSE '9' END, '' ORDER BY seq),
+            string_agg(value, E'\\x1f' ORDER BY seq),
+            string_agg(coalesce(issuer, '') || E'\\x1f' || reason || E'\\x1f' || actor, E'\\x1e'
+                       ORDER BY seq),
+            string_agg(float8send(coalesce(cutoff, 'NaN')), ''::bytea ORDER BY seq),
+            string_agg(float8send(coalesce(expires_at, 'NaN')), ''::bytea ORDER BY seq),
+            string_agg(float8send(created_at), ''::bytea ORDER BY seq)
+        FROM {{s}}.rules WHERE {_ACTIVE} GROUP BY part ORDER BY part""",
+    "active_part": f"SELECT {COLUMNS} FROM {{s}}.rules WHERE {_ACTIVE}"
+    " AND seq / %(range)s = %(part)s ORDER BY seq",
     "get": f"SELECT {COLUMNS} FROM {{s}}.rules WHERE id = %(id)s",
     "list": f"SELECT {COLUMNS} FROM {{s}}.rules {{{{where}}}} ORDER BY seq"
     " LIMIT %(limit)s OFFSET %(offset)s",

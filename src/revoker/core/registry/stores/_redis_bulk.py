@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 import uuid
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any
@@ -23,13 +25,29 @@ from typing import Any
 from revoker.core.errors import StoreError
 from revoker.core.registry.rules import Rule, StoredRow
 
-__all__ = ["ADD_MANY", "active_rows", "batch_args", "decode_rows", "dump_rule"]
+__all__ = [
+    "ADD_MANY",
+    "BUCKETS",
+    "active_rows",
+    "batch_args",
+    "bucket_of",
+    "decode_rows",
+    "dump_rule",
+    "snapshot_record",
+]
+
+#: Rules are spread over this many snapshot hashes by a CRC of their id (see redis.py).
+BUCKETS = 1024
+_NONE_BITS = "7ff8000000000000"  # NaN: a missing cutoff or expires_at
+_KIND_DIGIT = {kind: str(code) for code, kind in enumerate(
+    ("key", "token", "family", "session", "subject", "client", "issuer"))}  # fmt: skip
 
 #: ARGV: nonce, channel, max_changes, max_audit, then per rule: id, expires_at ('' = never),
-#: expires_at in ms, rule JSON, created_at, actor, reason. Returns the last seq; -1 when an
+#: expires_at in ms, rule JSON, created_at, actor, reason, snapshot record. KEYS: the six
+#: shared keys, the batch's rule keys, then its bucket keys. Returns the last seq; -1 when an
 #: id is already stored or repeated. A retry of a batch that was applied returns its last seq.
 ADD_MANY = """
-local nonce, fields = ARGV[1], 7
+local nonce, fields = ARGV[1], 8
 local count = (#ARGV - 4) / fields
 local seen = {}
 for i = 1, count do
@@ -62,6 +80,7 @@ for i = 1, count do
     redis.call('ZADD', KEYS[2], expires_at, id)
   end
   redis.call('ZADD', KEYS[1], seq, id)
+  redis.call('HSET', KEYS[6 + count + i], id, string.format('%016d', seq) .. ARGV[base + 8])
   local entry = string.format('%d-0', seq)
   redis.call('XADD', KEYS[4], entry, 'op', 'add', 'at', at, 'rule', text)
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], entry,
@@ -107,6 +126,29 @@ def active_rows(pages: Iterable[Sequence[str | None]], now: float) -> Iterator[S
         yield from (row for row in page if row[5] is None or row[5] > now)
 
 
+def bucket_of(rule_id: str) -> int:
+    """The snapshot hash a rule's record lives in."""
+    return zlib.crc32(rule_id.encode("utf-8", "surrogatepass")) % BUCKETS
+
+
+def snapshot_record(rule: Rule) -> str:
+    """A rule's snapshot record, less the 16-digit seq the script puts in front.
+
+    The three times as the hex of their IEEE 754 bits (cutoff, expires_at, created_at;
+    NaN for None), the kind as a digit, then id, value, issuer, reason and actor, each
+    after a ``\\x1f``. A rule whose texts hold a ``\\x1f`` is recorded as its JSON,
+    which never holds one (JSON escapes control characters).
+    """
+    texts = (rule.id, rule.value, rule.issuer or "", rule.reason, rule.actor)
+    if any("\x1f" in text for text in texts):
+        return dump_rule(rule)
+    times = "".join(
+        _NONE_BITS if x is None else struct.pack(">d", x).hex()
+        for x in (rule.cutoff, rule.expires_at, rule.created_at)
+    )
+    return "\x1f".join((times + _KIND_DIGIT[rule.kind.value], *texts))
+
+
 def dump_rule(rule: Rule) -> str:
     """The JSON a rule key, a change and an audit entry hold."""
     return json.dumps(rule.to_dict(), separators=(",", ":"))
@@ -125,5 +167,6 @@ def batch_args(batch: Sequence[Rule], channel: str, caps: tuple[int, int]) -> li
             repr(rule.created_at),
             rule.actor,
             rule.reason,
+            snapshot_record(rule),
         )
     return args

@@ -4,6 +4,7 @@ Every script names all its keys in KEYS (one hash tag, so one Cluster slot)::
 
     KEYS[1] {p}:rule:<id>    KEYS[2] {p}:lifted:<id>   KEYS[3] {p}:rules   KEYS[4] {p}:expiry
     KEYS[5] {p}:seq          KEYS[6] {p}:changes       KEYS[7] {p}:audit   KEYS[8] {p}:meta
+    KEYS[9] {p}:bucket:<n>   the snapshot hash of this rule's id (see redis.py)
 
 A rule key holds "<write nonce>\\n<rule JSON>": a retried write (redis-py
 resends after a dropped connection) recognises its own nonce and answers as
@@ -38,8 +39,9 @@ end
 """
 
 #: ARGV: id, nonce, expires_at ('' = never), expires_at in ms, rule JSON, created_at,
-#: actor, reason, channel, max_changes, max_audit. Returns {seq, 0}; {seq, 1} when this
-#: very write was already applied (a retry); {-1, 0} when another rule has the id.
+#: actor, reason, channel, max_changes, max_audit, snapshot record. Returns {seq, 0};
+#: {seq, 1} when this very write was already applied (a retry); {-1, 0} when another rule
+#: has the id.
 ADD = (
     _APPEND
     + """
@@ -61,6 +63,7 @@ if ARGV[3] ~= '' then
   redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
 end
 redis.call('ZADD', KEYS[3], seq, ARGV[1])
+redis.call('HSET', KEYS[9], ARGV[1], string.format('%016d', seq) .. ARGV[12])
 append(seq, 'add', 'revoke', ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11])
 return {seq, 0}
 """
@@ -83,6 +86,7 @@ local rule = string.sub(stored, string.find(stored, '\\n', 1, true) + 1)
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('HDEL', KEYS[9], ARGV[1])
 local seq = redis.call('INCR', KEYS[5])
 append(seq, 'lift', 'lift', rule, ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
 redis.call('SET', KEYS[2], ARGV[2] .. '\\n' .. rule, 'PX', 60000)

@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import starmap
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import psycopg
@@ -69,8 +69,12 @@ from revoker.core.registry.stores import _postgres_sql
 from revoker.core.registry.stores._options import option_int, redact, split_options
 from revoker.core.registry.stores._postgres_sql import COLUMNS, LIST_FILTERS
 
+if TYPE_CHECKING:
+    from revoker.core.registry.columns import Columns
+
 __all__ = ["PostgresStore", "open_postgres_store"]
 
+_COLUMN_PAGE = 131_072  # seqs per row of a columnar snapshot
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,47}")  # the channel name must stay under 64 bytes
 _OWN_OPTIONS = ("schema", "pool_max_size", "pool_timeout")
 _UNSEEN = object()  # no epoch read yet
@@ -219,6 +223,37 @@ class PostgresStore:
                 cursor.execute(self._sql["active_rules"], {"now": now})
                 rows: list[StoredRow] = list(cursor)
         return int(head), rows
+
+    def snapshot_columns(self, now: float) -> tuple[int, Columns]:
+        """``snapshot`` as columns (``registry.columns``): what a replica loads from.
+
+        One query, in one REPEATABLE READ transaction with the seq, returns a row per
+        range of seq: each column aggregated into one string (texts joined by
+        separators) or one bytea (the times as float8send's 8 bytes each), taken apart
+        by numpy; rows stream from a server-side cursor as they are read. A range whose
+        texts hold a separator is read again as plain rows.
+        """
+        from revoker.core.registry.columns import Columns  # noqa: PLC0415 -- loads numpy
+        from revoker.core.registry.stores._postgres_columns import (  # noqa: PLC0415
+            NotColumnar,
+            part_columns,
+        )
+
+        parts: list[Columns] = []
+        params = {"now": now, "range": _COLUMN_PAGE}
+        with self._connection("read a snapshot") as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            head, self._epoch = conn.execute(self._sql["head"]).fetchone()
+            with conn.cursor(name="revoker_columns", binary=True) as cursor:
+                cursor.itersize = 1
+                cursor.execute(self._sql["active_columns"], params)
+                for row in cursor:
+                    try:
+                        parts.append(part_columns(row))
+                    except NotColumnar:
+                        query, part = self._sql["active_part"], {**params, "part": row[0]}
+                        parts.append(Columns.from_rows(conn.execute(query, part).fetchall()))
+        return int(head), Columns.concat(parts)
 
     def get(self, rule_id: str) -> Rule | None:
         with self._connection("read a rule") as conn:
