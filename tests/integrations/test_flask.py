@@ -91,7 +91,9 @@ def test_scopes_and_groups(client: FlaskClient, factory: TokenFactory) -> None:
     plain = factory.access_token()
     response = client.get("/orders", headers=bearer(plain))
     assert_insufficient_scope(response.status_code, response.headers, response.json, SCOPE)
-    assert client.get("/orders", headers=bearer(factory.access_token(scope=SCOPE))).status_code == 200
+    assert (
+        client.get("/orders", headers=bearer(factory.access_token(scope=SCOPE))).status_code == 200
+    )
     assert client.get("/admin", headers=bearer(plain)).json["error"] == "forbidden"  # type: ignore[index]
     admin = factory.id_token(**{"cognito:groups": ["admin"]})
     assert client.get("/admin", headers=bearer(admin)).status_code == 200
@@ -166,8 +168,12 @@ def test_threads_share_one_revoker_started_once(
     """Concurrent first requests on a threaded server start the revoker exactly once."""
     before = set(replica_threads())
     token = factory.access_token()
+
+    def first_request(_: int) -> int:
+        return app.test_client().get("/me", headers=bearer(token)).status_code
+
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        statuses = list(pool.map(lambda _: app.test_client().get("/me", headers=bearer(token)).status_code, range(16)))  # fmt: skip
+        statuses = list(pool.map(first_request, range(16)))
     assert statuses == [200] * 16
     assert len(set(replica_threads()) - before) == 1
     RevokerAuth.guard(app).close()
