@@ -64,6 +64,7 @@ __all__ = [
     "StarletteUser",
     "TokenRefused",
     "auth_of",
+    "on_auth_error",
     "refusal_response",
     "requires_token",
     "revoke_current_token",
@@ -97,7 +98,8 @@ def refusal_response(refusal: Refusal) -> Response:
     return JSONResponse(refusal.body, status_code=refusal.status, headers=refusal.headers)
 
 
-def _on_error(_conn: HTTPConnection, exc: AuthenticationError) -> Response:
+def on_auth_error(_conn: HTTPConnection, exc: AuthenticationError) -> Response:
+    """``AuthenticationMiddleware``'s ``on_error`` for ``RevokerBackend``: the refusal's answer."""
     if isinstance(exc, TokenRefused):
         return refusal_response(exc.refusal)
     return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, 400)
@@ -130,7 +132,9 @@ class RevokerAuth:
         app.state.revoker_auth = self
         app.add_exception_handler(TokenRefused, _answer_refused)
         if self.middleware_by_default if middleware is None else middleware:
-            app.add_middleware(AuthenticationMiddleware, backend=self.backend(), on_error=_on_error)
+            app.add_middleware(
+                AuthenticationMiddleware, backend=self.backend(), on_error=on_auth_error
+            )
         router = app.router
         inner = router.lifespan_context
 

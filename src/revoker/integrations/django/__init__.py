@@ -59,6 +59,7 @@ __all__ = [
     "RevokerAuthentication",
     "RevokerMiddleware",
     "TokenRefused",
+    "current_principal",
     "get_guard",
     "load_revoker_settings",
     "principal_of",
@@ -165,10 +166,26 @@ def _bearer(request: HttpRequest) -> str | None:
     return bearer_token(request.META.get("HTTP_AUTHORIZATION"))
 
 
-def principal_of(request: HttpRequest) -> Principal | None:
-    """The request's principal, as the middleware or ``require_token`` set it (else None)."""
+def principal_of(request: HttpRequest) -> DjangoPrincipal | None:
+    """The request's principal, as the middleware, ``require_token`` or DRF's
+    ``RevokerAuthentication`` found it; None without one."""
     principal = getattr(request, "principal", None)
-    return principal if isinstance(principal, Principal) else None
+    if isinstance(principal, DjangoPrincipal):
+        return principal
+    if hasattr(request, "_request"):  # a DRF request: its authentication may have made one
+        user = request.user
+        if isinstance(user, DjangoPrincipal):
+            return user
+    return None
+
+
+def current_principal(request: HttpRequest) -> DjangoPrincipal:
+    """The request's principal in a view that requires one; ``TokenRefused`` (401, answered
+    by the middleware) without one."""
+    principal = principal_of(request)
+    if principal is None:
+        raise TokenRefused(get_guard().missing)
+    return principal
 
 
 class RevokerMiddleware:

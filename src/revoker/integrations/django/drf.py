@@ -31,7 +31,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from revoker.app.answers import RETRY_AFTER_SECONDS
-from revoker.integrations.django import get_guard, principal_of
+from revoker.integrations.django import DjangoPrincipal, get_guard, principal_of
 from revoker.integrations.guard import Refusal, bearer_token
 from revoker.integrations.principal import Principal
 
@@ -73,7 +73,7 @@ class Refused(exceptions.APIException):
 class RevokerAuthentication(BaseAuthentication):
     """Authenticates ``Authorization: Bearer`` tokens; ``request.user`` is the principal."""
 
-    def authenticate(self, request: Request) -> tuple[Principal, Principal] | None:
+    def authenticate(self, request: Request) -> tuple[DjangoPrincipal, DjangoPrincipal] | None:
         token = bearer_token(request.META.get("HTTP_AUTHORIZATION"))
         if token is None:
             return None
