@@ -8,6 +8,9 @@ pid change means the process was forked since (gunicorn's pre-fork workers,
 ``multiprocessing``): the child builds and starts its own, and leaves the
 parent's alone, never closing connections that belong to another process.
 
+The pid change is seen at once: a fork hook (``os.register_at_fork``) sends the
+child's next check to ``start``, so the warm path itself never asks for the pid.
+
 Every check runs the registry match, so a token revoked mid-session is denied
 on its next request; an allowed token's ``Principal`` is built once and reused
 (it depends on the claims alone).
@@ -218,6 +221,14 @@ class Guard(Generic[P]):
         self.start()
         return self._check(token)
 
+    def _forked(self) -> None:
+        # In a forked child: whatever was started belongs to the parent. The next check
+        # starts this process's own (``start`` sees the pid change and keeps the parent's
+        # revoker aside, unclosed); a lock held by another thread at the fork is replaced.
+        self._lock = threading.Lock()
+        self._check = self._unstarted_check
+        self._may_block = self._unstarted_may_block
+
     def _unstarted_may_block(self, token: str) -> bool:
         return True  # starting syncs the replica and fetches keys
 
@@ -225,15 +236,18 @@ class Guard(Generic[P]):
 
     def check(self, token: str) -> Decision:
         """The decision on ``token``: verification (cached) and the rules, every time."""
-        if self._pid != os.getpid():
-            self.start()
-        return self._check(token)
+        return self._check(token)  # the authorizer's, or the start of this process's first
 
     def may_block(self, token: str) -> bool:
         """Whether ``check(token)`` could wait on the network: a JWKS fetch, or the start."""
-        if self._pid != os.getpid():
-            return True
         return self._may_block(token)
+
+    def check_now(self, token: str) -> Decision | None:
+        """The decision when it needs no network (a cached token, a loaded key), else None:
+        what an event loop may run in-line; the rest belongs in a worker thread."""
+        if self._may_block(token):
+            return None
+        return self._check(token)
 
     def decide(self, token: str | None) -> P | Refusal:
         """The principal of a request carrying ``token`` (None: no bearer), or the refusal."""
@@ -338,6 +352,15 @@ def _self_actor(verified: Any) -> str:
 
 # Every guard alive, closed at interpreter exit (each closes only what its own process started).
 _LIVE: weakref.WeakSet[Guard[Any]] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for guard in list(_LIVE):
+        guard._forked()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX: gunicorn's workers, multiprocessing, uWSGI
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register

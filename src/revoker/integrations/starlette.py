@@ -160,19 +160,19 @@ class RevokerAuth:
     async def check(self, token: str) -> Decision:
         """The decision, in a worker thread when it could wait on the network."""
         guard = self.guard
-        if guard.may_block(token):
-            return await to_thread.run_sync(guard.check, token)
-        return guard.check(token)
+        decision = guard.check_now(token)
+        if decision is None:
+            decision = await to_thread.run_sync(guard.check, token)
+        return decision
 
     async def decide(self, token: str | None) -> StarletteUser | Refusal:
         """The principal of a request carrying ``token`` (None: no bearer), or the refusal."""
         guard = self.guard
         if token is None:
             return guard.missing
-        if guard.may_block(token):
+        decision = guard.check_now(token)  # the warm path: in-line, microseconds
+        if decision is None:  # a key to fetch, or the first start: off the event loop
             decision = await to_thread.run_sync(guard.check, token)
-        else:
-            decision = guard.check(token)
         return guard.outcome(token, decision)
 
     async def principal(self, conn: HTTPConnection) -> StarletteUser:
