@@ -25,6 +25,8 @@ from integrations_support import (
     denied_token,
     free_port,
     python_tool,
+    redis_backend,
+    replica_threads,
     wait_until,
 )
 
@@ -255,3 +257,33 @@ def test_the_project_under_waitress(jwks_factory: tuple[TokenFactory, str], tmp_
         assert wait_until(lambda: httpx.get(f"{url}/me", headers=bearer(token)).status_code == 401)
         server.stop()
     assert "Traceback" not in server.output, server.output
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+def test_the_registry_runs_on_a_real_store_and_stops_on_reset(
+    jwks_factory: tuple[TokenFactory, str], tmp_path: Path, store: str
+) -> None:
+    """The first request starts the registry on a real store (a rule written by another
+    process reaches it); ``reset`` (as at a settings change) stops its replica."""
+    factory, jwks_url = jwks_factory
+    if store == "sqlite":
+        store_url = f"sqlite:///{tmp_path / 'rules.db'}"
+    else:
+        backend = redis_backend()
+        backend.require_redis()
+        store_url = f"{backend.URL}?prefix={backend.new_prefix()}"
+    config = revoker_config(factory, jwks_url, store_url=store_url, poll_interval_seconds=0.05)
+    token = factory.access_token()
+    with override_settings(REVOKER=config):
+        client = Client()
+        before = set(replica_threads())
+        assert client.get("/me", headers=bearer(token)).status_code == 200
+        started = [thread for thread in replica_threads() if thread not in before]
+        assert len(started) == 1
+        writer_settings = settings_from_mapping(config, where="test", config=None)
+        with Revoker.for_rules(writer_settings) as writer:
+            writer.registry.revoke(RuleKind.FAMILY, claims_of(token)["origin_jti"])
+        assert wait_until(lambda: client.get("/me", headers=bearer(token)).status_code == 401)
+        revoker_django.reset()
+        assert wait_until(lambda: not started[0].is_alive(), seconds=5)

@@ -25,6 +25,7 @@ from integrations_support import (
     denied_token,
     free_port,
     python_tool,
+    redis_backend,
     replica_threads,
     wait_until,
 )
@@ -230,3 +231,36 @@ def test_gunicorn_preforked_workers_each_start_their_own_revoker(
         jwks.server_close()
     assert code == 0, server.output
     assert "Traceback" not in server.output, server.output
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+def test_the_first_request_starts_the_registry_on_a_real_store_and_close_stops_it(
+    rs256_template: TokenFactory, tmp_path: Path, store: str
+) -> None:
+    """The first request starts this process's registry on a real store (a rule written
+    by another process reaches it); ``close`` stops the replica thread and the store."""
+    factory = TokenFactory(clock=FrozenClock(time.time()))
+    factory.key = rs256_template.key
+    if store == "sqlite":
+        store_url = f"sqlite:///{tmp_path / 'rules.db'}"
+    else:
+        backend = redis_backend()
+        backend.require_redis()
+        store_url = f"{backend.URL}?prefix={backend.new_prefix()}"
+    settings = app_settings(factory, store_url=store_url, poll_interval_seconds=0.05)
+    auth = RevokerAuth(settings=settings, build=build_for(factory, frozen=False))
+    app = flask_app(auth)
+    client = app.test_client()
+    token = factory.access_token()
+    before = set(replica_threads())
+    assert not RevokerAuth.guard(app).started
+    assert client.get("/me", headers=bearer(token)).status_code == 200
+    started = [thread for thread in replica_threads() if thread not in before]
+    assert len(started) == 1
+    with Revoker.for_rules(settings) as writer:
+        writer.registry.revoke(RuleKind.FAMILY, claims_of(token)["origin_jti"])
+    assert wait_until(lambda: client.get("/me", headers=bearer(token)).status_code == 401)
+    auth.close(app)
+    assert not RevokerAuth.guard(app).started
+    assert wait_until(lambda: not started[0].is_alive(), seconds=5)

@@ -25,12 +25,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
+from anyio import to_thread
 from fastapi import Request, Security
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
 
-from revoker.integrations.guard import Refusal
+from revoker.integrations.guard import Refusal, bearer_from_headers
 from revoker.integrations.principal import Principal
 from revoker.integrations.starlette import (
     RevokerAuth as StarletteRevokerAuth,
@@ -75,11 +76,28 @@ class RequireToken(SecurityBase):
         self.scheme_name = scheme_name
 
     async def __call__(self, request: Request, security_scopes: SecurityScopes) -> StarletteUser:
+        scope = request.scope
+        user = scope.get("user")
         auth = auth_of(request)
-        principal = await auth.principal(request)
+        guard = auth.guard
+        if isinstance(user, StarletteUser):
+            principal: StarletteUser | Refusal = user  # the middleware checked it already
+        elif "user" in scope:  # the middleware ran and found no token
+            principal = guard.missing
+        else:  # RevokerAuth.decide, in-line: the warm path of every request
+            token = bearer_from_headers(scope["headers"])
+            if token is None:
+                principal = guard.missing
+            else:
+                decision = guard.check_now(token)
+                if decision is None:  # a key to fetch, or the first start: off the loop
+                    decision = await to_thread.run_sync(guard.check, token)
+                principal = guard.outcome(token, decision)
+        if isinstance(principal, Refusal):
+            raise TokenRefused(principal)
         scopes = security_scopes.scopes
         if scopes:
-            refusal = auth.guard.authorize(principal, scopes)
+            refusal = guard.authorize(principal, scopes)
             if refusal is not None:
                 raise TokenRefused(refusal)
         return principal

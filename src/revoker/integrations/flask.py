@@ -30,11 +30,13 @@ handler does not reshape it. Register one for ``TokenRefused`` to change it.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.local import LocalProxy
 from werkzeug.wrappers import Response
@@ -62,7 +64,6 @@ __all__ = [
 #: The key of ``app.extensions`` (and of ``app.config``) this extension uses.
 EXTENSION = "revoker"
 CONFIG_KEY = "REVOKER"
-_G_PRINCIPAL = "revoker_principal"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -138,24 +139,12 @@ class RevokerAuth:
         self.guard(app).close()
 
 
-def _current() -> Principal | None:
-    principal = g.get(_G_PRINCIPAL)
-    return principal if isinstance(principal, Principal) else None
-
+# The request's principal, per request context (threads and async views each have their own);
+# ``require_token`` sets it and resets it when the view returns.
+_PRINCIPAL: ContextVar[Principal | None] = ContextVar("revoker_principal", default=None)
 
 #: The principal of the request being served (inside a ``require_token`` view), else None.
-current_principal = cast("Principal", LocalProxy(_current))
-
-
-def _authenticated(guard: Guard[Principal]) -> Principal:
-    principal = _current()
-    if principal is None:
-        outcome = guard.decide(bearer_token(request.environ.get("HTTP_AUTHORIZATION")))
-        if isinstance(outcome, Refusal):
-            raise TokenRefused(outcome)
-        principal = outcome
-        setattr(g, _G_PRINCIPAL, principal)
-    return principal
+current_principal = cast("Principal", LocalProxy(_PRINCIPAL))
 
 
 @overload
@@ -172,15 +161,31 @@ def require_token(
     required_scopes, required_groups = tuple(scopes), tuple(groups)
 
     def decorate(function: F) -> F:
+        is_async = inspect.iscoroutinefunction(function)
+
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            guard = RevokerAuth.guard()
-            principal = _authenticated(guard)
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            guard = app.extensions.get(EXTENSION)
+            if not isinstance(guard, Guard):
+                guard = RevokerAuth.guard(app)  # raises: not set up
+            principal = _PRINCIPAL.get()
+            if principal is None:
+                outcome = guard.decide(bearer_token(request.environ.get("HTTP_AUTHORIZATION")))
+                if isinstance(outcome, Refusal):
+                    raise TokenRefused(outcome)
+                principal = outcome
             if required_scopes or required_groups:
                 refusal = guard.authorize(principal, required_scopes, required_groups)
                 if refusal is not None:
                     raise TokenRefused(refusal)
-            return current_app.ensure_sync(function)(*args, **kwargs)
+            reset = _PRINCIPAL.set(principal)
+            try:
+                if is_async:
+                    return app.ensure_sync(function)(*args, **kwargs)
+                return function(*args, **kwargs)
+            finally:
+                _PRINCIPAL.reset(reset)
 
         return cast("F", wrapper)
 
