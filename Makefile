@@ -30,8 +30,8 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks fuzz
-	$(BIN)/ruff format --check src tests benchmarks fuzz
+	$(BIN)/ruff check src tests benchmarks fuzz examples
+	$(BIN)/ruff format --check src tests benchmarks fuzz examples
 	$(BIN)/cfn-lint deploy/aws/template.yaml
 
 typecheck: $(STAMP)
@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/propagation.py
 	$(BIN)/python benchmarks/replica_memory.py
 	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/inapp.py
 
 fuzz: $(STAMP)
 	mkdir -p fuzz/corpus/tokens fuzz/corpus/verify fuzz/artifacts

@@ -48,3 +48,41 @@ def test_importing_revoker_loads_no_framework_client_or_driver() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "[]"
+
+
+def test_importing_revoker_integrations_loads_no_web_framework() -> None:
+    """``revoker.integrations`` (the Principal, the Guard, the settings mapping) loads no
+    framework: each one comes in only with its own module."""
+    code = (
+        "import sys, revoker, revoker.integrations, revoker.integrations.guard,"
+        " revoker.integrations.config;"
+        "heavy = {'starlette', 'fastapi', 'flask', 'werkzeug', 'django', 'rest_framework',"
+        " 'pydantic', 'anyio', 'uvicorn', 'gunicorn', 'waitress', 'httpx', 'redis', 'psycopg',"
+        " 'boto3', 'prometheus_client', 'click', 'jwt'};"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "[]"
+
+
+def test_each_integration_loads_only_its_own_framework() -> None:
+    """The Flask module loads no Django or Starlette; the Django one no DRF until named."""
+    code = (
+        "import sys, importlib;"
+        "importlib.import_module(sys.argv[1]);"
+        "print(sorted({'starlette', 'fastapi', 'flask', 'django', 'rest_framework'}"
+        " & set(sys.modules)))"
+    )
+    expected = {
+        "revoker.integrations.flask": "['flask']",
+        "revoker.integrations.django": "['django']",
+        "revoker.integrations.starlette": "['starlette']",
+        "revoker.integrations.fastapi": "['fastapi', 'starlette']",
+    }
+    for module, loaded in expected.items():
+        out = subprocess.run(
+            [sys.executable, "-c", code, module], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        assert out == loaded, module

@@ -156,11 +156,13 @@ class Audience(Texts):
     def text(self, raw: str, where: str) -> Any:
         return self._star(Texts.text(self, raw, where), where)
 
+    # Texts.toml/flags call ``self.text`` per item: give them a plain Texts, so "*" is
+    # turned into None once, over the whole list (a star per item crashed: None is no list).
     def toml(self, raw: Any, where: str) -> Any:
-        return self._star(Texts.toml(self, raw, where), where)
+        return self._star(Texts.toml(Texts(item=self.item), raw, where), where)
 
     def flags(self, raw: Any, where: str) -> Any:
-        return self._star(Texts.flags(self, raw, where), where)
+        return self._star(Texts.flags(Texts(item=self.item), raw, where), where)
 
     @staticmethod
     def _star(values: tuple[str, ...], where: str) -> tuple[str, ...] | None:

@@ -1,0 +1,1 @@
+"""revoker in a Django + DRF project."""
