@@ -364,3 +364,23 @@ def test_migrate_creates_the_postgres_schema_once() -> None:
     finally:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_rules_and_audit_escape_what_they_print(store: str) -> None:
+    """A newline or an escape sequence in a value, actor or reason cannot forge an audit line
+    or reach the terminal: `rules` and `audit` print them escaped (JSON output is JSON)."""
+    forged = "x\n    99  2026-01-01T00:00:00Z  lift    subject  alice  by root"
+    result = run("revoke", "subject", "bob", "--reason", forged, "--actor", "ops\x1b[2J",
+                 "--store", store)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    listed = run("rules", "--store", store).stdout
+    logged = run("audit", "--store", store).stdout
+    for text in (listed, logged):
+        assert "\x1b" not in text
+        assert len(text.strip().splitlines()) == 1, text
+        assert "\\n" in text
+        assert "\\x1b" in text
+    entries = [
+        json.loads(line) for line in run("audit", "--store", store, "--json").stdout.splitlines()
+    ]
+    assert entries[0]["reason"] == forged

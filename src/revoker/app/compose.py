@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from revoker.app.settings import Settings
 from revoker.core.authorizer import Authorizer
@@ -106,6 +106,7 @@ class Revoker:
         verifier: Verifier | None = None,
         observer: Observer | None = None,
         effects: bool = True,
+        aws_clients: Any = None,
     ) -> Revoker:
         """Verifier, registry and authorizer; tests pass a fetcher, a clock, a store.
 
@@ -133,7 +134,7 @@ class Revoker:
             observer=observer,
         )
         if effects:
-            revoker.install_effects()
+            revoker.install_effects(aws_clients=aws_clients)
         return revoker
 
     @classmethod
@@ -144,27 +145,28 @@ class Revoker:
         clock: Clock | None = None,
         store: RuleStore | None = None,
         effects: bool = True,
+        aws_clients: Any = None,
     ) -> Revoker:
         """Only the registry: for writing and reading rules without verifying tokens."""
         clock = clock or SystemClock()
         registry = build_registry(settings, store=store, clock=clock)
         revoker = cls(settings=settings, registry=registry, authorizer=None, clock=clock)
         if effects:
-            revoker.install_effects()
+            revoker.install_effects(aws_clients=aws_clients)
         return revoker
 
-    def install_effects(self) -> None:
+    def install_effects(self, *, aws_clients: Any = None) -> None:
         """Add the rule hooks the settings ask for (AWS: ``revoker.aws.passthrough``, and
         ``revoker.aws.realtime``: close WebSocket connections, invalidate AppSync subscriptions)."""
         settings = self.settings
         if settings.passthrough_cognito or settings.flush_rest_stages or settings.flush_http_stages:
             from revoker.aws import passthrough  # noqa: PLC0415 - boto3 only when asked for
 
-            passthrough.install(self)
+            passthrough.install(self, clients=aws_clients)
         if settings.connections_store_url or settings.appsync_invalidation_url:
             from revoker.aws import realtime  # noqa: PLC0415 - boto3 only when asked for
 
-            realtime.install(self)
+            realtime.install(self, clients=aws_clients)
 
     @property
     def verifier(self) -> Verifier:

@@ -235,6 +235,8 @@ class ForwardAuth:
             return
         if log.isEnabledFor(logging.DEBUG):
             original = _original_request(headers)
+            if "uri" in original:
+                original["uri"] = logged_uri(original["uri"])
             client = scope.get("client")  # the proxy's word for it with --forwarded-allow-ips
             log.debug(
                 "denied",
@@ -282,6 +284,14 @@ def _original_request(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
         if field_name is not None:
             found.setdefault(field_name, value.decode("latin-1")[:2048])
     return found
+
+
+def logged_uri(uri: str) -> str:
+    """A URI fit for a log: its query string and fragment replaced by ``?…`` (they carry OAuth
+    codes, tokens and session ids)."""
+    path, sep, _rest = uri.partition("?")
+    path, hash_sep, _fragment = path.partition("#")
+    return path + ("?…" if sep or hash_sep else "")
 
 
 def _original_uri(headers: list[tuple[bytes, bytes]], path: str | None) -> str | None:

@@ -13,6 +13,7 @@ Replicas in other processes see changes by polling ``changes_since``.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -82,6 +83,7 @@ class SqliteStore:
         self._conn: sqlite3.Connection | None = None
         conn: sqlite3.Connection | None = None
         try:
+            _create_private(self.path)
             conn = sqlite3.connect(
                 self.path,
                 timeout=busy_timeout_seconds,
@@ -361,6 +363,17 @@ class SqliteStore:
             except sqlite3.Error as exc:
                 message = " ".join(str(exc).split())
                 raise StoreError(f"the SQLite store could not {what}: {message}") from exc
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file readable and writable by its owner only (0600), before SQLite
+    does with the umask's mode; SQLite gives its -wal and -shm files the database's mode."""
+    if str(path) in ("", ":memory:") or path.exists():
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:  # another process created it first: its mode stands
+        return
 
 
 def open_sqlite_store(url: str) -> SqliteStore:
