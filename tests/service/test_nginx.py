@@ -164,20 +164,20 @@ def test_through_nginx_allowed_denied_and_revoked(
         assert missing.headers["www-authenticate"] == 'Bearer realm="revoker"'
         header, payload, signature = access.split(".")
         tampered = f"{header}.{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
-        denied = client.get("/api/orders?denied=1", headers=bearer(tampered))
+        denied = client.get("/api/orders/denied-1", headers=bearer(tampered))
         assert denied.status_code == 401
         assert denied.headers["www-authenticate"].startswith(
             'Bearer error="invalid_token", error_description="bad_signature: '
         )
         assert len(upstream.seen) == hits  # denied requests never reach the app
-        logged = denials(revoker, ["/api/orders?denied=1"])  # X-Original-URI/-Method sent
-        assert logged["/api/orders?denied=1"]["method"] == "GET"
+        logged = denials(revoker, ["/api/orders/denied-1"])  # X-Original-URI/-Method sent
+        assert logged["/api/orders/denied-1"]["method"] == "GET"
 
         assert client.get("/api/me", headers=bearer(id_token)).status_code == 200
         assert client.post("/revoke", data={"token": "not-a-token"}).status_code == 200
         revoked = client.post("/revoke", data={"token": access})
         assert revoked.status_code == 200
-        after = client.get("/api/orders?denied=1", headers=bearer(access))
+        after = client.get("/api/orders/denied-1", headers=bearer(access))
         assert after.status_code == 401
         assert 'error_description="revoked_family: ' in after.headers["www-authenticate"]
         sibling = client.get("/api/me", headers=bearer(id_token))
@@ -191,7 +191,7 @@ def test_through_nginx_revoker_sees_the_clients_address_not_a_forged_one(
     """A client sending a new X-Forwarded-For each time (with --forwarded-allow-ips set to
     nginx's address) is seen by revoker, and by the app, at the address nginx saw."""
     forged = ["203.0.113.7", "203.0.113.8", "198.51.100.9, 203.0.113.10", PROXY_ADDRESS, ""]
-    uris = [f"/api/orders?forged={n}" for n in range(len(forged))]
+    uris = [f"/api/orders/forged-{n}" for n in range(len(forged))]
     transport = httpx.HTTPTransport(local_address=CLIENT_ADDRESS)
     with httpx.Client(base_url=nginx.url, transport=transport, timeout=10) as client:
         for uri, value in zip(uris, forged, strict=True):
