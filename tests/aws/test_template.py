@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from cfnlint.decode import cfn_yaml
 
+from revoker.app.http_api import ROUTES
 from revoker.aws.cloudtrail import SIGN_OUT_EVENTS
 from revoker.core.registry import RegistryLimits
 
@@ -61,6 +62,21 @@ def test_every_handler_is_importable(template: dict[str, Any]) -> None:
     for handler in handlers:
         module, _, name = handler.rpartition(".")
         assert callable(getattr(importlib.import_module(module), name)), handler
+
+
+def test_the_revoke_api_routes_every_path_of_the_shared_route_table(
+    template: dict[str, Any],
+) -> None:
+    """Each path the revoke function answers (``HttpApi.ROUTES``) has an API route to it, so
+    an endpoint added to both transports is not left unreachable on AWS."""
+    events = template["Resources"]["RevokeFunction"]["Properties"]["Events"].values()
+    routed = {(event["Properties"]["Path"], event["Properties"]["Method"]) for event in events}
+    for path, methods in ROUTES:
+        if path.startswith("/admin/"):
+            assert ("/admin/{proxy+}", "ANY") in routed, path
+            continue
+        for method in methods:
+            assert (path, method) in routed, f"{method} {path}"
 
 
 @pytest.mark.parametrize("name", ["RulesTable", "ConnectionsTable"])
