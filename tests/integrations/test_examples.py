@@ -138,6 +138,16 @@ def test_the_docs_in_your_app_code_is_the_fastapi_example() -> None:
     assert blocks == [(EXAMPLES / "fastapi" / "fastapi_app.py").read_text()]
 
 
+def test_the_readme_in_your_app_section_is_the_docs_section() -> None:
+    """The README's "In your app" section is docs/integrations.md's, word for word."""
+
+    def section(text: str) -> str:
+        return text.split("## In your app\n", 1)[1].split("\n## ", 1)[0].strip()
+
+    readme = section((REPO / "README.md").read_text())
+    assert readme == section((REPO / "docs" / "integrations.md").read_text())
+
+
 @pytest.mark.parametrize("framework", ["fastapi", "starlette", "flask", "django"])
 def test_each_example_has_a_readme_with_the_command_the_test_runs(framework: str) -> None:
     """Each example's README says how to run it, with the server the test above uses."""
