@@ -44,6 +44,7 @@ DENIAL_REASONS = [
     "revoked_family",
     "revoked_session",
     "revoked_subject",
+    "sender_constrained",
 ]
 
 
@@ -116,6 +117,8 @@ def denied_token(reason: str, factory: TokenFactory, registry: Registry) -> str:
         return factory.access_token(iat=now - 7200, auth_time=now - 7200, exp=now - 3600)
     if reason == "wrong_audience":
         return factory.id_token(aud="another-app-client")
+    if reason == "sender_constrained":  # DPoP-bound: never accepted as a plain Bearer (RFC 9449)
+        return factory.access_token(cnf={"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"})
     token = factory.access_token(sid="session-1") if reason == "revoked_session" else None
     token = token or factory.access_token(sub=f"user-{reason}")
     claims = claims_of(token)
