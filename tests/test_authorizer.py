@@ -12,7 +12,7 @@ from revoker.core.errors import BadSignature, ConfigurationError, StoreError
 from revoker.core.registry import Registry, RuleKind, open_store
 from revoker.core.registry.store import RuleStore
 from revoker.core.tokens import b64url_decode, b64url_encode
-from revoker.testing import TokenFactory
+from revoker.testing import StaticJwksFetcher, TokenFactory
 
 
 @pytest.fixture
@@ -264,3 +264,36 @@ def test_may_block_only_when_a_jwks_fetch_could_happen(
     clock.advance(11)
     assert authorizer.may_block(stranger)  # past the cooldown: this check would refetch
     assert not authorizer.may_block("not a token")  # refused before any key is looked up
+
+
+def test_a_key_the_issuer_drops_stops_its_cached_tokens(
+    factory: TokenFactory, registry: Registry, clock: FrozenClock
+) -> None:
+    """The verified-token cache never outlives the key: once a JWKS fetch no longer lists
+    the kid a cached token was signed with, that token is verified again, and refused."""
+    old = factory.access_token()
+    new_factory = TokenFactory(clock=clock, kid="test-key-2")
+    verifier = factory.verifier()
+    keys = verifier.keys[factory.issuer]
+    fetcher = keys._fetcher
+    assert isinstance(fetcher, StaticJwksFetcher)
+    authorizer = Authorizer(verifier, registry)
+    assert authorizer.check(old).allowed  # verified, now cached
+    fetcher.document = new_factory.jwks()  # the issuer rotated the old key out
+    clock.advance(3601)  # past the JWKS cache's TTL; the token itself still lives
+    registry.sync()
+    assert authorizer.check(new_factory.access_token()).allowed  # a new token's fetch
+    decision = authorizer.check(old)
+    assert (decision.allowed, decision.reason) == (False, "unknown_kid")
+
+
+def test_a_fetch_that_changes_nothing_keeps_the_cache(
+    factory: TokenFactory, registry: Registry, clock: FrozenClock
+) -> None:
+    """The same key set fetched again (the TTL's refresh) leaves cached tokens cached."""
+    token = factory.access_token()
+    authorizer = Authorizer(factory.verifier(), registry)
+    assert authorizer.check(token).allowed
+    clock.advance(3601)
+    authorizer.verifier.keys[factory.issuer].warm()
+    assert token in authorizer._cache

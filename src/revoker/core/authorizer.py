@@ -76,6 +76,9 @@ class Authorizer:
         # raw token -> (verified token, the instant it stops being valid)
         self._cache: dict[str, tuple[VerifiedToken, float]] = {}
         self._leeway = verifier.policy.leeway_seconds
+        # A key the issuer drops (or replaces) must not live on in the cache: verify again.
+        for keys in {id(keys): keys for keys in verifier.keys.values()}.values():
+            keys.on_change(self.clear_cache)
         if registry is not None:
             # The rules must outlive every token this verifier accepts (see Registry).
             registry.require_lifetime(verifier.policy.max_lifetime_seconds)

@@ -16,9 +16,12 @@ import logging
 import re
 import threading
 import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from revoker.core.clock import Clock, SystemClock
@@ -80,6 +83,20 @@ class SigningKey:
     kty: str
     alg: str | None
     key: PublicKey
+
+
+def _fingerprint(keys: dict[str, SigningKey]) -> dict[str, tuple[str, str | None, bytes]]:
+    """What identifies a key set: each kid with its type, alg and public key bytes."""
+    return {
+        kid: (
+            key.kty,
+            key.alg,
+            key.key.public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+        )
+        for kid, key in keys.items()
+    }
 
 
 class JwksFetcher(Protocol):
@@ -265,6 +282,14 @@ class JwksCache:
         self._in_flight: threading.Event | None = None
         self.fetch_count = 0
         self.failure_count = 0
+        # Told when a fetch changes the key set (the verified-token caches built on it).
+        self._listeners: list[weakref.WeakMethod[Callable[[], None]]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (a bound method, held weakly) after a fetch adds, removes or
+        replaces a key: whatever was verified with the old set must be verified again."""
+        with self._lock:
+            self._listeners.append(weakref.WeakMethod(listener))
 
     @property
     def kids(self) -> frozenset[str]:
@@ -323,8 +348,12 @@ class JwksCache:
             error = exc
             log.warning("JWKS fetch failed, cached keys keep serving: %s", exc)
         finally:  # even on KeyboardInterrupt, waiters must be released
+            changed = False
             with self._lock:
                 if keys is not None:
+                    changed = self._loaded_at is not None and _fingerprint(keys) != _fingerprint(
+                        self._keys
+                    )
                     self._keys = keys
                     self._loaded_at = self._clock()
                     self._last_error = None
@@ -333,7 +362,18 @@ class JwksCache:
                     self._last_error = error or JwksUnavailable("the JWKS fetch was interrupted")
                 self._in_flight = None
             in_flight.set()
+        if changed:
+            log.info("the issuer's signing keys changed: %s", sorted(self._keys))
+            self._notify()
         return error
+
+    def _notify(self) -> None:
+        with self._lock:
+            listeners = [ref() for ref in self._listeners]
+            self._listeners = [ref for ref in self._listeners if ref() is not None]
+        for listener in listeners:
+            if listener is not None:
+                listener()
 
     def would_fetch(self, kid: str) -> bool:
         """Whether ``get(kid)`` now would go to the network (so a caller may run it off-loop)."""
