@@ -10,6 +10,7 @@ text, text ending in NUL, non-ASCII); claims include odd types.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -35,7 +36,10 @@ VALUES = (
     "ends-in-nul\x00",
     "naïve",
     "AB00",
+    hashlib.sha256(b"h.p").hexdigest(),  # the token rule of a token whose jti cannot be one
 )
+# A jti no rule may hold (it looks like a whole token): matched by the signed part's hash.
+TOKEN_SHAPED_JTI = "eyJhbGciOi.eyJzdWIi.c2ln"
 ISSUERS = ("https://a.example", "https://b.example")
 IDS = st.one_of(
     st.uuids().map(lambda u: u.hex),
@@ -68,7 +72,7 @@ def rows(draw: st.DrawFn) -> StoredRow:
 
 @st.composite
 def tokens(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any], str]:
-    pool = st.sampled_from([*VALUES, "nothing"])
+    pool = st.sampled_from([*VALUES, "nothing", TOKEN_SHAPED_JTI])
     odd = st.sampled_from([1, 2.5, ["a"], {"k": "v"}, None])
     claim = st.one_of(pool, pool, odd)
     claims: dict[str, Any] = {"iat": draw(IATS)}

@@ -39,6 +39,7 @@ from revoker.core.errors import (
     TokenRejected,
 )
 from revoker.core.registry import Rule, RuleFilter, RuleKind
+from revoker.core.registry.rules import storable_text
 from revoker.core.tokens import token_fingerprint
 
 if TYPE_CHECKING:
@@ -227,7 +228,7 @@ class Operations:
         """
         authorizer = self._revoker.require_authorizer()
         try:
-            verified = authorizer.verify(token)
+            verified = authorizer.verify_for_revocation(token)
         except TokenRejected as exc:
             log.info(
                 "nothing revoked: the token was refused",
@@ -238,7 +239,8 @@ class Operations:
                 observer.revocation_refused(exc.reason)
             return RevokeOutcome(None, refused=exc.reason)
         who = actor(verified) if callable(actor) else actor
-        rule, created = authorizer.revoke_verified(verified, actor=who[:256], reason=reason)
+        who = storable_text(who)[:256]  # a sub may hold what no store keeps
+        rule, created = authorizer.revoke_verified(verified, actor=who, reason=reason)
         if created:
             event = event or RuleEvent("self")
             if event.client_id is None:  # the client the token was issued to

@@ -122,6 +122,15 @@ class Authorizer:
         (see ``check``), no registry match."""
         return self._verified(token)
 
+    def verify_for_revocation(self, token: str) -> VerifiedToken:
+        """Verification for revoking ``token``: ``Verifier.verify_for_revocation`` (a token
+        not valid yet passes; an unknown kid the keys could not be refetched for is an
+        outage), answered from the cache when the token is there."""
+        entry = self._cache.get(token)
+        if entry is not None and self.clock() < entry[1]:
+            return entry[0]
+        return self.verifier.verify_for_revocation(token)
+
     def _verified(self, token: str) -> VerifiedToken:
         cache = self._cache
         entry = cache.get(token)
@@ -156,7 +165,8 @@ class Authorizer:
         leaves one rule. A token that does not verify revokes nothing: the
         ``TokenRejected`` error is raised so the caller can say why.
         """
-        return self.revoke_verified(self.verify(token), actor=actor, reason=reason)[0]
+        verified = self.verify_for_revocation(token)
+        return self.revoke_verified(verified, actor=actor, reason=reason)[0]
 
     def revoke_verified(
         self, verified: VerifiedToken, *, actor: str, reason: str = ""

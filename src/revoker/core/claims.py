@@ -184,8 +184,13 @@ def check_times(
     now: float,
     *,
     exp_required: bool = True,
+    early_ok: bool = False,
 ) -> None:
-    """``exp`` (required unless told), ``iat`` (required), ``nbf``, and the lifetime bound."""
+    """``exp`` (required unless told), ``iat`` (required), ``nbf``, and the lifetime bound.
+
+    ``early_ok``: a token that is not valid *yet* (``nbf``, or ``iat`` ahead of this clock)
+    passes; revocation takes it, since it will be valid later.
+    """
     leeway = policy.leeway_seconds
     exp = number_claim(claims, "exp", required=exp_required)
     iat = number_claim(claims, "iat", required=True)
@@ -193,11 +198,13 @@ def check_times(
     assert iat is not None  # noqa: S101 - required=True guarantees it
     if exp is not None and now >= exp + leeway:
         raise TokenExpired(f"the token expired at {iso_time(exp)} ({_at(now, leeway)})")
-    if nbf is not None and now + leeway < nbf:
+    if early_ok:
+        pass
+    elif nbf is not None and now + leeway < nbf:
         raise TokenNotYetValid(
             f"the token is not valid before nbf {iso_time(nbf)} ({_at(now, leeway)})"
         )
-    if iat > now + leeway:
+    elif iat > now + leeway:
         raise IssuedInFuture(
             f"the token's iat {iso_time(iat)} lies in the future ({_at(now, leeway)})"
         )
@@ -329,12 +336,14 @@ def check_claims(
     policy: VerificationPolicy,
     now: float,
     header: Mapping[str, Any] | None = None,
+    *,
+    early_ok: bool = False,
 ) -> str | None:
     """Every access/ID-token claim check after the signature, in a fixed order; the kind."""
     header = header if header is not None else {}
     _check_not_another_profile(header, claims)  # first: such a token is told what it is
     _check_string_claims(claims, policy)
-    check_times(claims, policy, now)
+    check_times(claims, policy, now, early_ok=early_ok)
     kind = token_kind(header, claims)
     _check_token_use(header, claims, policy, kind)
     if policy.audience is not None:

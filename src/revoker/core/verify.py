@@ -23,11 +23,11 @@ from revoker.core.claims import (
     check_claims,
 )
 from revoker.core.clock import Clock, SystemClock
-from revoker.core.errors import ConfigurationError
+from revoker.core.errors import ConfigurationError, JwksUnavailable, UnknownKid
 from revoker.core.jwks import JwksCache
 from revoker.core.signature import SUPPORTED_ALGORITHMS, verify_signature
 from revoker.core.signed import verify_signed
-from revoker.core.tokens import peek_header
+from revoker.core.tokens import UnverifiedToken, peek_header
 
 __all__ = [
     "COGNITO_MAX_LIFETIME_SECONDS",
@@ -140,6 +140,34 @@ class Verifier:
         """
         parsed = verify_signed(token, self.policy, self.keys)
         kind = check_claims(parsed.claims, self.policy, self.clock(), parsed.header)
+        return self._verified(token, parsed, kind)
+
+    def verify_for_revocation(self, token: str) -> VerifiedToken:
+        """``verify`` for a token its holder wants revoked (RFC 7009).
+
+        Two refusals would lose a revocation the token later needs, so they differ here:
+        a token not valid *yet* (``nbf``, or ``iat`` ahead of this clock: the issuer's
+        clock runs fast) passes, since it will be valid later; and an unknown ``kid`` that
+        the key cache could not look for now (its refetch cooldown) raises
+        ``JwksUnavailable``, since the key may be one the issuer just added.
+        """
+        fetches = self._fetch_count()
+        try:
+            parsed = verify_signed(token, self.policy, self.keys)
+        except UnknownKid as exc:
+            if self._fetch_count() == fetches:
+                raise JwksUnavailable(
+                    f"{exc.detail}, and the keys cannot be fetched again yet: retry shortly"
+                ) from None
+            raise
+        kind = check_claims(parsed.claims, self.policy, self.clock(), parsed.header, early_ok=True)
+        return self._verified(token, parsed, kind)
+
+    def _fetch_count(self) -> int:
+        return sum(cache.fetch_count for cache in self._distinct_caches)
+
+    @staticmethod
+    def _verified(token: str, parsed: UnverifiedToken, kind: str | None) -> VerifiedToken:
         return VerifiedToken(
             raw=token,
             header=parsed.header,

@@ -66,7 +66,14 @@ from revoker.core.registry.index import (
     rule_of,
     scoped,
 )
-from revoker.core.registry.rules import CUTOFF_KINDS, Rule, RuleKind, StoredRow, stored_rule
+from revoker.core.registry.rules import (
+    CUTOFF_KINDS,
+    LOOKS_LIKE_JWS,
+    Rule,
+    RuleKind,
+    StoredRow,
+    stored_rule,
+)
 from revoker.core.registry.rules import signed_part_sha256 as _sha256
 
 __all__ = ["MERGE_AT", "CompactIndex", "Segment"]
@@ -419,7 +426,13 @@ class CompactIndex:
             if tb is not None:
                 v = claims.get("jti")
                 # As rules.usable_jti: what a token rule can hold, else the signed part's hash.
-                if v.__class__ is not str or not v or len(v) > 1024 or "\x00" in v:
+                if (
+                    v.__class__ is not str
+                    or not v
+                    or len(v) > 1024
+                    or "\x00" in v
+                    or (v[:3] == "eyJ" and LOOKS_LIKE_JWS.fullmatch(v))
+                ):
                     v = _sha256(raw)
                 p = hash(v) & tm
                 if tb[p >> 3] & bit[p & 7] and (rule := self._find(1, v, iss)):

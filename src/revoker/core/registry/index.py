@@ -31,7 +31,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from functools import partial
 from typing import Any
 
-from revoker.core.registry.rules import Rule, RuleKind, StoredRow, signed_part_sha256, stored_rule
+from revoker.core.registry.rules import (
+    LOOKS_LIKE_JWS,
+    Rule,
+    RuleKind,
+    StoredRow,
+    signed_part_sha256,
+    stored_rule,
+)
 
 __all__ = [
     "ORDER",
@@ -369,7 +376,13 @@ def match_index(
         if token_ix:
             jti = claims.get("jti")
             # As rules.usable_jti: what a token rule can hold, else the signed part's hash.
-            if jti.__class__ is not str or not jti or len(jti) > 1024 or "\x00" in jti:
+            if (
+                jti.__class__ is not str
+                or not jti
+                or len(jti) > 1024
+                or "\x00" in jti
+                or (jti[:3] == "eyJ" and LOOKS_LIKE_JWS.fullmatch(jti))
+            ):
                 jti = signed_part_sha256(raw)
             entries = token_ix.get(jti)
             if entries and (rule := scoped(entries, iss)):

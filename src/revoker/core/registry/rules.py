@@ -27,6 +27,7 @@ from revoker.core.errors import DuplicateRule, InvalidRule, RuleNotFound, StoreE
 
 __all__ = [
     "CUTOFF_KINDS",
+    "LOOKS_LIKE_JWS",
     "MAX_VALUE_LENGTH",
     "DuplicateRule",
     "InvalidRule",
@@ -40,6 +41,7 @@ __all__ = [
     "rule_from_row",
     "self_revocation",
     "signed_part_sha256",
+    "storable_text",
     "stored_rule",
     "token_rule_value",
     "usable_jti",
@@ -50,7 +52,7 @@ _MAX_REASON_LENGTH = 1024
 _MAX_ACTOR_LENGTH = 256
 
 # A whole compact JWS: its header always starts with '{"' (base64url "eyJ").
-_LOOKS_LIKE_JWS = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+LOOKS_LIKE_JWS = _LOOKS_LIKE_JWS = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
 class RuleKind(StrEnum):
@@ -114,8 +116,24 @@ def token_rule_value(claims: Mapping[str, Any], raw: str) -> str:
 
 def usable_jti(jti: object) -> bool:
     """A ``jti`` a rule value can hold in every store: a non-empty string of at most
-    ``MAX_VALUE_LENGTH`` characters without NUL (PostgreSQL text cannot hold one)."""
-    return isinstance(jti, str) and 0 < len(jti) <= MAX_VALUE_LENGTH and "\x00" not in jti
+    ``MAX_VALUE_LENGTH`` characters without NUL (PostgreSQL text cannot hold one), and
+    not shaped like a whole token (which a rule refuses). Any other ``jti`` is revoked and
+    matched by the token's SHA-256 instead. (The parser already refuses lone surrogates.)
+    The replica's indexes inline this test on their hot path: change them together."""
+    return (
+        isinstance(jti, str)
+        and 0 < len(jti) <= MAX_VALUE_LENGTH
+        and "\x00" not in jti
+        and not (jti[:3] == "eyJ" and _LOOKS_LIKE_JWS.fullmatch(jti))
+    )
+
+
+def storable_text(text: str) -> str:
+    """``text`` as every store can keep it: NUL and lone surrogates written as escapes.
+    For text a rule takes from a token (an actor ``self:<sub>``), not for values matched."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def self_revocation(verified: Any, limits: RegistryLimits) -> tuple[RuleKind, str, float | None]:

@@ -594,7 +594,7 @@ class Console:
             token = fields_.get("token", "").strip()
             if not token:
                 raise InvalidRule("paste the token")
-            verified = self.state.authorizer.verify(token)
+            verified = self.state.authorizer.verify_for_revocation(token)
             return forms.preview_token(
                 verified,
                 {**fields_, "token": token},
