@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import base64
+import sys
+import threading
 
 import pytest
 
 from revoker.app.access import CallerKind, Credentials, FailureLimiter
-from revoker.core.clock import FrozenClock
+from revoker.core.clock import FrozenClock, SystemClock
 
 ADMIN = "the-admin-token-0123456789"
 
@@ -99,3 +101,33 @@ def test_the_least_recently_failing_address_is_forgotten_first() -> None:
     assert limiter.retry_after("a") == 60
     limiter.record_failure("b")
     assert limiter.retry_after("b") is None
+
+
+def test_the_limiter_holds_under_threads() -> None:
+    """Requests are answered on a thread pool: concurrent checks and failures of one address,
+    with windows that expire between them, never raise (a 500 otherwise)."""
+    clock = SystemClock()
+    limiter = FailureLimiter(clock=clock, max_failures=1_000_000, window_seconds=0.0)
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def hammer() -> None:
+        start.wait()
+        try:
+            for _ in range(20_000):
+                limiter.retry_after("198.51.100.7|admin")
+                limiter.record_failure("198.51.100.7|admin")
+        except BaseException as exc:  # noqa: BLE001 - the failure under test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as CPython will
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []

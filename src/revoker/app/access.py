@@ -24,6 +24,7 @@ import binascii
 import hmac
 import logging
 import math
+import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -171,9 +172,15 @@ class FailureLimiter:
         self._window = window_seconds
         self._max_clients = max_clients
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        # Requests are answered on a thread pool: reads and writes of the table are atomic.
+        self._lock = threading.Lock()
 
     def retry_after(self, client: str) -> int | None:
         """Whole seconds until ``client`` may try again, or None if it may try now."""
+        with self._lock:
+            return self._retry_after(client)
+
+    def _retry_after(self, client: str) -> int | None:
         times = self._failures.get(client)
         if times is None:
             return None
@@ -188,14 +195,15 @@ class FailureLimiter:
         return max(1, math.ceil(times[0] + self._window - now))
 
     def record_failure(self, client: str) -> None:
-        times = self._failures.get(client)
-        if times is None:
-            if len(self._failures) >= self._max_clients:
-                self._failures.popitem(last=False)
-            times = self._failures[client] = deque(maxlen=self._max_failures)
-        else:
-            self._failures.move_to_end(client)
-        times.append(self._clock())
+        with self._lock:
+            times = self._failures.get(client)
+            if times is None:
+                if len(self._failures) >= self._max_clients:
+                    self._failures.popitem(last=False)
+                times = self._failures[client] = deque(maxlen=self._max_failures)
+            else:
+                self._failures.move_to_end(client)
+            times.append(self._clock())
 
     def __len__(self) -> int:
         return len(self._failures)
