@@ -62,8 +62,10 @@ _INTROSPECT_FORM = frozenset({"token", "token_type_hint"})
 _LOGOUT_FORM = frozenset({"logout_token"})
 _RULE_ID = re.compile(r"^/admin/rules/(?P<rule_id>[^/]{1,128})$")
 
-#: Hands a refresh token to its issuer (Cognito RevokeToken); (token, client_id).
-RefreshTokenRevoker = Callable[[str, str | None], None]
+#: Hands a refresh token to its issuer (Cognito RevokeToken); (token, client_id). True once
+#: revoked, False when the issuer refused it (RFC 7009 §2.2: still 200); a failure worth
+#: retrying raises a ``CannotDecide`` error (503).
+RefreshTokenRevoker = Callable[[str, str | None], bool]
 
 #: Every route: its path (``{rule_id}`` a placeholder) and methods, for the transports.
 ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -193,8 +195,9 @@ class HttpApi:
                 "unsupported_token_type",
                 "refresh tokens are revoked at the issuer (Cognito RevokeToken), not here",
             )
-        self._refresh_tokens(token, client_id)
-        log.info("refresh token handed to the issuer", extra=fields(token=token_fingerprint(token)))
+        revoked = self._refresh_tokens(token, client_id)
+        message = "refresh token revoked at the issuer" if revoked else "the issuer refused it"
+        log.info(message, extra=fields(token=token_fingerprint(token)))
         return Answer(200, None)
 
     # -- /backchannel-logout (OIDC Back-Channel Logout 1.0, §2.8) ------------------

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 from revoker.aws.clients import AwsClients, aws_error_code, aws_errors
 from revoker.aws.cognito_users import CognitoUsers
 from revoker.core.clock import Clock
+from revoker.core.errors import IssuerUnavailable
 from revoker.core.registry.rules import Rule, RuleKind
 from revoker.core.tokens import token_fingerprint
 
@@ -94,19 +95,30 @@ class PassThrough:
         done.extend(self.flush_caches(rule.created_at))
         return done
 
-    def revoke_refresh_token(self, refresh_token: str, client_id: str) -> bool:
-        """Cognito ``RevokeToken`` (with the client secret when one is configured)."""
+    def revoke_refresh_token(
+        self, refresh_token: str, client_id: str, *, retryable_raises: bool = False
+    ) -> bool:
+        """Cognito ``RevokeToken`` (with the client secret when one is configured).
+
+        False when Cognito refused or failed (logged). With ``retryable_raises``, a failure
+        worth retrying (throttling, Cognito's own error, no connection) raises
+        ``IssuerUnavailable`` instead, so a refresh token revoked only at Cognito is
+        never answered 200 while it still works.
+        """
         request = {"Token": refresh_token, "ClientId": client_id}
         if self._config.cognito_client_secret:
             request["ClientSecret"] = self._config.cognito_client_secret
         try:
             self._clients.get("cognito-idp").revoke_token(**request)
         except aws_errors() as exc:
+            code = aws_error_code(exc)
             log.warning(
                 "cognito RevokeToken failed for refresh token %s: %s",
                 token_fingerprint(refresh_token),
-                aws_error_code(exc),
+                code,
             )
+            if retryable_raises and _retryable(exc, code):
+                raise IssuerUnavailable(f"Cognito RevokeToken failed: {code}") from None
             return False
         return True
 
@@ -190,3 +202,19 @@ def install(revoker: Revoker, *, clients: AwsClients | None = None) -> PassThrou
     )
     revoker.operations.add_rule_hook(passthrough)
     return passthrough
+
+
+_RETRYABLE_CODES = frozenset(
+    {"TooManyRequestsException", "InternalErrorException", "ThrottlingException",
+     "ServiceUnavailable", "RequestTimeout"}
+)  # fmt: skip
+
+
+def _retryable(exc: BaseException, code: str) -> bool:
+    """A failure that may pass on a retry: the client side (no connection, a timeout),
+    throttling, or the service's own error (a 5xx)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return True  # botocore's client-side errors carry no response
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in _RETRYABLE_CODES or (isinstance(status, int) and status >= 500)

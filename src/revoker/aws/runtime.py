@@ -25,6 +25,7 @@ from revoker.aws.clients import AwsClients, aws_error_code, aws_errors
 from revoker.core.errors import BadRequest, ConfigurationError, JwksUnavailable, StoreError
 
 if TYPE_CHECKING:
+    from revoker.app.access import FailureLimiter
     from revoker.app.compose import Revoker
     from revoker.app.http_api import HttpApi
     from revoker.app.settings import Settings
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 __all__ = ["Runtime", "build_runtime", "current_runtime", "install_runtime", "reset_runtime"]
 
 log = logging.getLogger("revoker.aws")
+
+#: After a failed read of the admin token secret, read it again this much later.
+ADMIN_SECRET_RETRY_SECONDS = 5
 
 
 class Runtime:
@@ -60,6 +64,9 @@ class Runtime:
         self.realtime = realtime
         self._lock = threading.Lock()
         self._warmed = False
+        self._api: HttpApi | None = None
+        # After a failed read of the admin token secret: when to read it again.
+        self._admin_retry_at: float | None = None
 
     @property
     def authorizer(self) -> Authorizer:
@@ -105,16 +112,35 @@ class Runtime:
         except ConfigurationError as exc:  # the store's token lifetime is shorter than ours
             log.error("the revocation registry refuses to serve: %s", exc)  # noqa: TRY400
 
-    @cached_property
+    @property
     def api(self) -> HttpApi:
-        """``/revoke``, ``/introspect`` and ``/admin``, as the service serves them."""
-        from revoker.app.access import Access, Credentials, FailureLimiter  # noqa: PLC0415
+        """``/revoke``, ``/introspect`` and ``/admin``, as the service serves them.
+
+        Built once; rebuilt while the admin token secret could not be read (throttled,
+        unreachable), at most every ``ADMIN_SECRET_RETRY_SECONDS``, so one failed read
+        does not turn the admin API off for the container's life.
+        """
+        api, retry_at = self._api, self._admin_retry_at
+        if api is not None and (retry_at is None or self.clock() < retry_at):
+            return api
+        api = self._api = self._build_api()
+        return api
+
+    @cached_property
+    def _failure_limiter(self) -> FailureLimiter:
+        from revoker.app.access import FailureLimiter  # noqa: PLC0415
+
+        limit = self.settings.auth_failures_per_minute
+        return FailureLimiter(clock=self.clock, max_failures=limit)
+
+    def _build_api(self) -> HttpApi:
+        from revoker.app.access import Access, Credentials  # noqa: PLC0415
         from revoker.app.http_api import HttpApi  # noqa: PLC0415
 
         settings = self.settings
         access = Access(
             Credentials(self._admin_token(), settings.introspect_clients),
-            FailureLimiter(clock=self.clock, max_failures=settings.auth_failures_per_minute),
+            self._failure_limiter,
             realm=settings.realm,
         )
         hands_on = self.passthrough is not None and settings.passthrough_cognito
@@ -124,7 +150,7 @@ class Runtime:
             refresh_tokens=self._revoke_refresh_token if hands_on else None,
         )
 
-    def _revoke_refresh_token(self, token: str, client_id: str | None) -> None:
+    def _revoke_refresh_token(self, token: str, client_id: str | None) -> bool:
         """Cognito RevokeToken for a refresh token (opaque to us: only Cognito can revoke it)."""
         if client_id is None:
             audience = self.settings.audience
@@ -132,7 +158,7 @@ class Runtime:
         if client_id is None:
             raise BadRequest("a refresh token needs the form field 'client_id'")
         assert self.passthrough is not None  # noqa: S101 - only handed on with a pass-through
-        self.passthrough.revoke_refresh_token(token, client_id)
+        return self.passthrough.revoke_refresh_token(token, client_id, retryable_raises=True)
 
     def _admin_token(self) -> str | None:
         """The admin credential: the environment's, or the secret's (read once), held to the
@@ -143,8 +169,14 @@ class Runtime:
             try:
                 secret = self.clients.get("secretsmanager").get_secret_value(SecretId=arn)
             except aws_errors() as exc:
-                log.warning("reading the admin token secret failed: %s", aws_error_code(exc))
+                log.warning(
+                    "reading the admin token secret failed (retried in %d s): %s",
+                    ADMIN_SECRET_RETRY_SECONDS,
+                    aws_error_code(exc),
+                )
+                self._admin_retry_at = self.clock() + ADMIN_SECRET_RETRY_SECONDS
                 return None
+            self._admin_retry_at = None
             value = secret.get("SecretString")
             token = value.strip() if isinstance(value, str) and value.strip() else None
             if token is not None:

@@ -237,6 +237,13 @@ class RegistryStale(CannotDecide):
     reason = "registry_stale"
 
 
+class IssuerUnavailable(CannotDecide):
+    """The issuer could not take a revocation revoker hands it (Cognito ``RevokeToken``
+    throttled, failing or unreachable): the client should retry."""
+
+    reason = "issuer_unavailable"
+
+
 #: The reason codes that mean "cannot decide now" (a dependency is down), not "bad token".
 CANNOT_DECIDE: frozenset[str] = frozenset({JwksUnavailable.reason, RegistryStale.reason})
 
