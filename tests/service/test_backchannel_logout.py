@@ -165,3 +165,19 @@ def test_it_can_be_turned_off(factory: TokenFactory, serve: Serve) -> None:
     with serve(build_app(state)) as client:
         assert logout(client, factory.logout_token()).status_code == 404
         assert client.get("/admin/rules", headers=ADMIN).json()["rules"] == []
+
+
+def test_with_no_audience_check_it_is_off_unless_its_audience_is_named(
+    factory: TokenFactory, serve: Serve
+) -> None:
+    """--audience '*' checks no audience, and §2.6 wants the logout token's aud to name this
+    client: the route answers 404 saying so (never a 500), until the logout audience is set."""
+    unchecked = make_state(factory, audience=None)
+    with serve(build_app(unchecked)) as client:
+        response = logout(client, factory.logout_token())
+        assert response.status_code == 404
+        assert "--backchannel-logout-audience" in response.json()["error_description"]
+        assert logout(client, "garbage").status_code == 404
+    named = make_state(factory, audience=None, backchannel_logout_audience=(factory.client_id,))
+    with serve(build_app(named)) as client:
+        assert logout(client, factory.logout_token()).status_code == 200

@@ -204,6 +204,9 @@ class Revoker:
         if self._started:
             return
         self._started = True
+        off = self.settings.backchannel_logout_off_because()
+        if off is not None and self.settings.backchannel_logout:
+            log.warning("%s", off)  # asked for, but cannot be honoured safely
         self.agree()
         if follow:
             self.registry.start()

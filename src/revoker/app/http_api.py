@@ -205,8 +205,9 @@ class HttpApi:
     def backchannel_logout(self, request: ApiRequest, _params: Mapping[str, str]) -> Answer:
         """200 with ``Cache-Control: no-store`` once the rule is durable (a replay too); 400
         with an OAuth-style error for a refused logout token, creating nothing."""
-        if not self.operations.revoker.settings.backchannel_logout:
-            raise NotFound("back-channel logout is turned off (--no-backchannel-logout)")
+        off = self.operations.revoker.settings.backchannel_logout_off_because()
+        if off is not None:
+            raise NotFound(off)
         form = parse_form(request.body, request.header("content-type"), _LOGOUT_FORM)
         logout_token = form.get("logout_token", "")
         if not logout_token:

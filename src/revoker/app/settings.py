@@ -724,6 +724,18 @@ class Settings:
         """What a logout token's ``aud`` may name: the setting, else the audience."""
         return self.backchannel_logout_audience or self.audience
 
+    def backchannel_logout_off_because(self) -> str | None:
+        """Why ``/backchannel-logout`` is off, in words; None when it is on."""
+        if not self.backchannel_logout:
+            return "back-channel logout is turned off (--no-backchannel-logout)"
+        if self.logout_audience() is None:
+            # A logout token must name this client in aud (§2.6): with '*' nothing would.
+            return (
+                "back-channel logout is off: --audience '*' checks no audience, and a logout "
+                "token's aud must name this client; set --backchannel-logout-audience"
+            )
+        return None
+
     def registry_limits(self) -> RegistryLimits:
         """How long rules live: the token lifetime the verifier accepts, the family lifetime."""
         return RegistryLimits(
