@@ -57,6 +57,27 @@ def test_an_id_token_gets_client_id_and_username_from_aud_and_cognito_username(
     assert document["aud"] == factory.client_id
 
 
+@pytest.mark.parametrize(
+    ("cnf", "token_type"),
+    [({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}, "DPoP"),
+     ({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}, "Bearer")],
+    ids=["dpop", "mtls"],
+)  # fmt: skip
+def test_a_sender_constrained_token_is_active_with_its_cnf(
+    client: httpx.Client, factory: TokenFactory, cnf: dict[str, str], token_type: str
+) -> None:
+    """The caller of /introspect is a resource server, not the presenter: the answer is
+    active with the token's cnf, and the resource server checks the proof (RFC 9449 §6.2,
+    RFC 8705 §3.2). A revoked one is inactive all the same."""
+    token = factory.access_token(cnf=cnf)
+    document = introspect(client, token, CLIENT).json()
+    assert (document["active"], document["cnf"], document["token_type"]) == (
+        True, cnf, token_type
+    )  # fmt: skip
+    assert client.post("/revoke", data={"token": token}, headers=ADMIN).status_code == 200
+    assert introspect(client, token, CLIENT).json() == {"active": False}
+
+
 def test_a_claim_named_active_cannot_turn_the_answer_around(
     client: httpx.Client, factory: TokenFactory
 ) -> None:

@@ -96,7 +96,9 @@ def introspection_document(claims: Mapping[str, Any]) -> dict[str, Any]:
     identity = Identity.from_claims(claims)
     document: dict[str, Any] = {"active": True}
     document.update((name, value) for name, value in claims.items() if name != "active")
-    document["token_type"] = "Bearer"
+    cnf = claims.get("cnf")
+    # RFC 9449 §6.2: a DPoP-bound token is of type DPoP.
+    document["token_type"] = "DPoP" if isinstance(cnf, dict) and "jkt" in cnf else "Bearer"
     if identity.client_id and "client_id" not in claims:
         document["client_id"] = identity.client_id
     if identity.username and "username" not in claims:

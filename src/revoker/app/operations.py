@@ -176,9 +176,11 @@ class Operations:
 
     # -- checks -------------------------------------------------------------------
 
-    def check(self, token: str, *, endpoint: str = "check") -> Decision:
-        """The decision on ``token`` (never raises for any token input)."""
-        decision = self._revoker.require_authorizer().check(token)
+    def check(self, token: str, *, endpoint: str = "check", prove_binding: bool = True) -> Decision:
+        """The decision on ``token`` (never raises for any token input); a sender-constrained
+        token without its proof is refused unless ``prove_binding`` is off (introspection)."""
+        authorizer = self._revoker.require_authorizer()
+        decision = authorizer.check(token, prove_binding=prove_binding)
         observer = self._revoker.observer
         if observer is not None:
             observer.decision(endpoint, decision.reason)
@@ -197,8 +199,9 @@ class Operations:
 
     def introspect(self, token: str) -> dict[str, Any]:
         """RFC 7662: ``{"active": true, …claims}``, or exactly ``{"active": false}`` for a
-        token that is invalid, expired, revoked or undecidable."""
-        decision = self.check(token, endpoint="introspect")
+        token that is invalid, expired, revoked or undecidable. A sender-constrained token
+        is active with its ``cnf`` (RFC 9449 §6.2): the resource server checks the proof."""
+        decision = self.check(token, endpoint="introspect", prove_binding=False)
         if not decision.allowed or decision.claims is None:
             log.debug(
                 "introspection: inactive",

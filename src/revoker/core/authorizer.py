@@ -83,16 +83,23 @@ class Authorizer:
             # The rules must outlive every token this verifier accepts (see Registry).
             registry.require_lifetime(verifier.policy.max_lifetime_seconds)
 
-    def check(self, token: str, *, proof: ProofContext | None = None) -> Decision:
+    def check(
+        self, token: str, *, proof: ProofContext | None = None, prove_binding: bool = True
+    ) -> Decision:
         """Decide on ``token``, presented with ``proof``. Never raises for any token input.
 
         ``proof`` is what the request proves besides the token (a DPoP proof, the method
         and URI, the client certificate's thumbprint); None for a plain Bearer request.
+        ``prove_binding=False`` is for introspection (RFC 9449 §6.2, RFC 8705 §3.2): the
+        caller is not the token's presenter, and the resource server that asks checks the
+        proof against the ``cnf`` the answer carries.
         """
         try:
             verified = self._verified(token)
             # Never cached: the proof belongs to this request. One test for an unbound token.
-            if verified.binding is not None or (proof is not None and proof.dpop is not None):
+            if prove_binding and (
+                verified.binding is not None or (proof is not None and proof.dpop is not None)
+            ):
                 check_binding(verified, proof, self.dpop)
         except RevokerError as exc:
             return Decision(False, exc.reason, detail=exc.detail)
