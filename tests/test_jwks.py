@@ -568,3 +568,17 @@ def test_a_private_key_in_a_jwks_is_reduced_to_its_public_half(
     parsed = parse_jwks({"keys": [leaked]})["leaky"].key
     assert isinstance(parsed, rsa.RSAPublicKey)
     assert parsed.public_numbers() == key.public_numbers()
+
+
+def test_a_credential_in_a_jwks_url_never_reaches_an_error_message() -> None:
+    """A JWKS URL may carry a password or an access token: the fetch error (which is logged)
+    names the URL with both hidden."""
+    fetcher = HttpJwksFetcher(timeout_seconds=1)
+    url = "http://keys:s3cr3t-pw@127.0.0.1:9/jwks.json?access_token=abc123&tenant=t1"
+    with pytest.raises(JwksUnavailable) as raised:
+        fetcher.fetch_json(url)
+    message = str(raised.value)
+    assert "s3cr3t-pw" not in message
+    assert "abc123" not in message
+    assert "keys:***@127.0.0.1:9" in message
+    assert "tenant=t1" in message

@@ -345,3 +345,17 @@ def test_describe_hides_secrets() -> None:
 def test_store_urls_are_redacted(url: str, shown: str) -> None:
     """A store URL's password, in its user part or its query, is hidden."""
     assert redacted_url(url) == shown
+
+
+def test_describe_hides_credentials_in_every_url() -> None:
+    """What --check-config and the console show: no password or token of any URL setting."""
+    settings = Settings(
+        issuers=("https://idp.example.com",),
+        audience=("app",),
+        jwks_url="https://keys:s3cr3t-pw@idp.example.com/jwks?access_token=abc123",
+        store_url="redis://:redis-pw@127.0.0.1:6379/0",
+    )
+    shown = json.dumps(settings.describe())
+    for secret in ("s3cr3t-pw", "abc123", "redis-pw"):
+        assert secret not in shown
+    assert "https://keys:***@idp.example.com/jwks?access_token=***" in shown

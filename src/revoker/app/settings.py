@@ -24,7 +24,6 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from revoker.app.setting_types import (
     Audience,
@@ -42,6 +41,7 @@ from revoker.core.claims import COGNITO_MAX_LIFETIME_SECONDS, DEFAULT_LEEWAY_SEC
 from revoker.core.errors import ConfigurationError
 from revoker.core.jwks import cognito_issuer
 from revoker.core.registry.rules import RegistryLimits
+from revoker.core.urls import redacted_url
 from revoker.core.verify import VerificationPolicy
 
 __all__ = [
@@ -792,10 +792,8 @@ class Settings:
                     value = [client_id for client_id, _ in value]
                 else:
                     value = None if value is None else "***"
-            elif spec.name == "store_url":
-                value = redacted_url(value)
             else:
-                value = spec.parser.to_json(value)
+                value = _redacted(spec.parser.to_json(value))
             shown[spec.name] = value
         return shown
 
@@ -836,32 +834,13 @@ def _printable(text: str) -> bool:
     return text.isascii() and text.isprintable() and " " not in text
 
 
-_SECRET_QUERY_NAMES = frozenset({"password", "pass", "secret", "token", "key", "credential"})
-
-
-def redacted_url(url: str) -> str:
-    """``url`` with its password and any secret-bearing query values replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url.partition("://")[0] + "://***"
-    netloc, query = parts.netloc, parts.query
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        username = userinfo.partition(":")[0]
-        netloc = f"{username}:***@{hostport}" if ":" in userinfo else f"{username}@{hostport}"
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        hidden = [(k, "***" if _secret_name(k) else v) for k, v in pairs]
-        query = urlencode(hidden, safe="*") if hidden != pairs else query
-    if (netloc, query) == (parts.netloc, parts.query):
-        return url  # nothing to hide (and urlunsplit would drop sqlite:///'s empty host)
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
-def _secret_name(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in _SECRET_QUERY_NAMES)
+def _redacted(value: Any) -> Any:
+    """A setting's JSON value with every URL's password and secret query values hidden."""
+    if isinstance(value, str) and "://" in value:
+        return redacted_url(value)
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    return value
 
 
 def _spec_of(item: dataclasses.Field[Any]) -> Spec:

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from revoker.core.clock import Clock, SystemClock
 from revoker.core.detail import shown, shown_list
 from revoker.core.errors import ConfigurationError, JwksUnavailable, UnknownKid
+from revoker.core.urls import redacted_url
 
 if TYPE_CHECKING:
     import httpx
@@ -111,9 +112,9 @@ def json_document(body: bytes, url: str) -> dict[str, Any]:
         document = json.loads(body)
     except (ValueError, RecursionError) as exc:
         # ValueError covers bad JSON and bad UTF-8; RecursionError deep nesting.
-        raise JwksUnavailable(f"{url} did not return JSON") from exc
+        raise JwksUnavailable(f"{redacted_url(url)} did not return JSON") from exc
     if not isinstance(document, dict):
-        raise JwksUnavailable(f"{url} did not return a JSON object")
+        raise JwksUnavailable(f"{redacted_url(url)} did not return a JSON object")
     return document
 
 
@@ -135,27 +136,29 @@ class HttpJwksFetcher:
         try:
             body = self._read_capped(url)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise JwksUnavailable(f"fetching {url} failed: {type(exc).__name__}") from exc
+            shown = redacted_url(url)  # a URL may carry a credential: never in a message
+            raise JwksUnavailable(f"fetching {shown} failed: {type(exc).__name__}") from exc
         return json_document(body, url)
 
     def _read_capped(self, url: str) -> bytes:
         # httpx's timeouts bound each read, not the whole response: a server
         # trickling a byte at a time is cut off by this deadline instead.
         deadline = time.monotonic() + self._timeout
+        shown = redacted_url(url)
         headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
         with self._client.stream("GET", url, headers=headers) as response:
             if response.status_code != 200:
-                raise JwksUnavailable(f"fetching {url} returned HTTP {response.status_code}")
+                raise JwksUnavailable(f"fetching {shown} returned HTTP {response.status_code}")
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > MAX_DOCUMENT_BYTES:
-                raise JwksUnavailable(f"{url} returned more than {MAX_DOCUMENT_BYTES} bytes")
+                raise JwksUnavailable(f"{shown} returned more than {MAX_DOCUMENT_BYTES} bytes")
             body = bytearray()
             for chunk in response.iter_bytes():
                 body += chunk
                 if len(body) > MAX_DOCUMENT_BYTES:
-                    raise JwksUnavailable(f"{url} returned more than {MAX_DOCUMENT_BYTES} bytes")
+                    raise JwksUnavailable(f"{shown} returned more than {MAX_DOCUMENT_BYTES} bytes")
                 if time.monotonic() > deadline:
-                    raise JwksUnavailable(f"fetching {url} took longer than {self._timeout}s")
+                    raise JwksUnavailable(f"fetching {shown} took longer than {self._timeout}s")
         return bytes(body)
 
     def close(self) -> None:
@@ -204,7 +207,7 @@ class JwksSource:
 
 def _require_http_url(url: str, what: str) -> None:
     if not url.startswith(("https://", "http://")):
-        raise ConfigurationError(f"the {what} must be an http(s) URL, not {url!r}")
+        raise ConfigurationError(f"the {what} must be an http(s) URL, not {redacted_url(url)!r}")
 
 
 def _import_key(jwk: dict[str, Any]) -> PublicKey | None:
