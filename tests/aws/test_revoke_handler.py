@@ -159,6 +159,18 @@ def test_an_expired_token_revokes_nothing(
         pytest.param(v1_event("GET", "/revoke"), 405, "method_not_allowed", id="get"),
         pytest.param(v1_event("POST", "/elsewhere"), 404, "not_found", id="unknown-path"),
         pytest.param({"hello": "world"}, 400, "invalid_request", id="not-a-proxy-event"),
+        pytest.param(
+            {**v1_event("POST", "/revoke"), "headers": ["a", "b"]},
+            400,
+            "invalid_request",
+            id="headers-not-an-object",
+        ),
+        pytest.param(
+            {**v1_event("POST", "/revoke"), "queryStringParameters": "a=b"},
+            400,
+            "invalid_request",
+            id="query-not-an-object",
+        ),
     ],
 )
 def test_bad_requests_get_a_stable_error_code(

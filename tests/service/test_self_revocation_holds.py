@@ -8,14 +8,26 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
-from service_support import ADMIN, CLIENT, Serve, bearer, make_state
+from service_support import (
+    ADMIN,
+    CLIENT,
+    Serve,
+    bearer,
+    make_state,
+    service_missing,
+    service_settings,
+)
 
 from revoker.core.authorizer import Authorizer
-from revoker.core.registry import Registry, RuleKind
+from revoker.core.errors import StoreError
+from revoker.core.registry import Registry, RuleKind, open_store
 from revoker.core.registry.stores.sqlite import SqliteStore
 from revoker.service.app import build_app
 from revoker.service.state import ServiceState
@@ -154,3 +166,39 @@ def test_a_sqlite_store_and_its_wal_are_private_files(tmp_path: Path) -> None:
                 assert mode == 0o600, (name, oct(mode))
     finally:
         os.umask(previous)
+
+
+@pytest.fixture
+def postgres_state(factory: TokenFactory) -> Iterator[ServiceState]:
+    """A service state on a real PostgreSQL store, in a schema of its own."""
+    base = os.environ.get("REVOKER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    schema = f"revoker_nul_{uuid.uuid4().hex[:12]}"
+    try:
+        store = open_store(f"{base}?schema={schema}")
+    except StoreError:
+        service_missing(f"PostgreSQL at {base}")
+    registry = Registry(store, clock=factory.clock, max_staleness_seconds=30)
+    yield ServiceState.assemble(service_settings(factory), Authorizer(factory.verifier(), registry))
+    registry.close()
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [("GET", "/admin/rules/a%00b", None, 404),
+     ("DELETE", "/admin/rules/a%00b", None, 404),
+     ("GET", "/admin/rules", {"value": "a\x00"}, 400),
+     ("GET", "/admin/rules", {"issuer": "https://x\x00"}, 400)],
+    ids=["get", "lift", "value-filter", "issuer-filter"],
+)  # fmt: skip
+def test_a_nul_in_an_id_or_a_filter_is_answered_not_retried_on_postgresql(
+    postgres_state: ServiceState,
+    serve: Serve,
+    request_: tuple[str, str, dict[str, str] | None, int],
+) -> None:
+    """No rule has a NUL anywhere: 404 or 400, never PostgreSQL's failure as a 503."""
+    method, path, query, status = request_
+    with serve(build_app(postgres_state)) as client:
+        response = client.request(method, path, params=query, headers=ADMIN)
+        assert response.status_code == status

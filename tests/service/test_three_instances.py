@@ -15,7 +15,7 @@ import httpx
 import psycopg
 import pytest
 import redis
-from service_support import ADMIN_TOKEN, bearer
+from service_support import ADMIN_TOKEN, bearer, service_missing
 
 from process_support import ServeProcess
 from revoker.devissuer import DevIssuerServer
@@ -28,19 +28,13 @@ POSTGRES_URL = os.environ.get(
 PROPAGATION_BOUND_SECONDS = 1.0
 
 
-def _missing(what: str) -> None:
-    if os.environ.get("REVOKER_REQUIRE_SERVICES", "") in ("1", "true", "yes"):
-        pytest.fail(f"{what} is required (REVOKER_REQUIRE_SERVICES=1) but unreachable")
-    pytest.skip(f"{what} is not running here")
-
-
 @pytest.fixture
 def redis_store() -> Iterator[str]:
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
     try:
         client.ping()
     except redis.RedisError:
-        _missing(f"Redis at {REDIS_URL}")
+        service_missing(f"Redis at {REDIS_URL}")
     prefix = f"revoker-three-{uuid.uuid4().hex[:12]}"
     yield f"{REDIS_URL}?prefix={prefix}"
     keys = list(client.scan_iter(match="{" + prefix + "}:*", count=1000))
@@ -54,7 +48,7 @@ def postgres_store() -> Iterator[str]:
     try:
         psycopg.connect(POSTGRES_URL, connect_timeout=2).close()
     except psycopg.Error:
-        _missing(f"PostgreSQL at {POSTGRES_URL}")
+        service_missing(f"PostgreSQL at {POSTGRES_URL}")
     schema = f"revoker_three_{uuid.uuid4().hex[:12]}"
     yield f"{POSTGRES_URL}?schema={schema}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:

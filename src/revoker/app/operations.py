@@ -333,6 +333,9 @@ class Operations:
         kind = query.get("kind") or None
         if kind is not None and kind not in {k.value for k in RuleKind}:
             raise InvalidRule(f"unknown rule kind {kind[:64]!r}: expected one of {_KINDS}")
+        for name in ("value", "issuer"):
+            if "\x00" in query.get(name, ""):  # no rule holds one (PostgreSQL cannot)
+                raise InvalidRule(f"the {name} filter holds a NUL character, which no rule has")
         rule_filter = RuleFilter(
             kind=RuleKind(kind) if kind else None,
             value=query.get("value") or None,
@@ -349,7 +352,7 @@ class Operations:
         }
 
     def get_rule(self, rule_id: str) -> Rule:
-        rule = self._revoker.registry.get(rule_id)
+        rule = self._revoker.registry.get(rule_id) if "\x00" not in rule_id else None
         if rule is None:
             raise RuleNotFound(f"no rule has the id {rule_id[:64]!r}")
         return rule
@@ -358,6 +361,8 @@ class Operations:
         """Lift an active rule; its tokens are allowed again (``RuleNotFound``: 404)."""
         if len(reason) > _MAX_REASON_LENGTH:
             raise InvalidRule(f"reason is longer than {_MAX_REASON_LENGTH} characters")
+        if "\x00" in rule_id:  # no id holds one; PostgreSQL would fail on it (a 503)
+            raise RuleNotFound(f"no rule has the id {rule_id[:64]!r}")
         rule = self._revoker.registry.lift(rule_id, actor=actor, reason=reason)
         observer = self._revoker.observer
         if observer is not None:

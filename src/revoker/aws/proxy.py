@@ -41,15 +41,14 @@ def parse_proxy_event(event: Any, *, max_body_bytes: int) -> ApiRequest:
         source = identity.get("sourceIp") if isinstance(identity, Mapping) else None
     if not isinstance(method, str) or not isinstance(path, str):
         raise BadRequest("the event is not an API Gateway proxy event")
+    raw_headers, raw_query = event.get("headers"), event.get("queryStringParameters")
+    if not isinstance(raw_headers, Mapping | None) or not isinstance(raw_query, Mapping | None):
+        raise BadRequest("the event's headers or query parameters are not objects")
     headers: dict[str, str] = {}
-    for name, value in (event.get("headers") or {}).items():
+    for name, value in (raw_headers or {}).items():
         if isinstance(value, str):
             headers.setdefault(str(name).lower(), value)
-    query = {
-        str(k): v
-        for k, v in (event.get("queryStringParameters") or {}).items()
-        if isinstance(v, str)
-    }
+    query = {str(k): v for k, v in (raw_query or {}).items() if isinstance(v, str)}
     return ApiRequest(
         method=method.upper(),
         path=path,
