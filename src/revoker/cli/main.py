@@ -260,8 +260,8 @@ def lift(rule_id: str, reason: str, actor: str | None, as_json: bool, **options:
 
 
 @main.command()
-@click.option("--kind", type=click.Choice(["token", "family", "session", "subject", "client",
-              "key", "issuer"]))  # fmt: skip
+@click.option("--kind", type=click.Choice(["token", "family", "session", "subject", "email",
+              "client", "key", "issuer"]))  # fmt: skip
 @click.option("--value")
 @click.option("--issuer", "scope_issuer")
 @click.option("--include-expired", is_flag=True)

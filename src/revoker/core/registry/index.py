@@ -53,6 +53,7 @@ ORDER = (
     RuleKind.SUBJECT,
     RuleKind.CLIENT,
     RuleKind.ISSUER,
+    RuleKind.EMAIL,
 )
 # The kind's plain string (one object per kind) -> its dict's position in the index.
 _KIND_TEXT = {kind.value: kind.value for kind in RuleKind}
@@ -249,16 +250,23 @@ def _cut(slot: Slot, iss: Any, iat: Any) -> Rule | None:
     return None
 
 
-def match_cutoffs(
+def match_cutoffs(  # noqa: PLR0917 -- the hot path's indexes, positional for speed
     claims: Mapping[str, Any],
     iss: Any,
     subject_ix: Values,
     client_ix: Values,
     issuer_ix: Values,
+    email_ix: Values,
 ) -> Rule | None:
     iat = claims.get("iat")
     if subject_ix:
         entries = subject_ix.get(claims.get("sub"))
+        if entries and (rule := _cut(entries, iss, iat)):
+            return rule
+    if email_ix:
+        email = claims.get("email")
+        # As rules.normal_email: rules hold the address in lower case.
+        entries = email_ix.get(email.lower()) if email.__class__ is str else None
         if entries and (rule := _cut(entries, iss, iat)):
             return rule
     if client_ix:

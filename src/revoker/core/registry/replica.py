@@ -112,8 +112,10 @@ class Replica:
 
     def match(self, claims: Mapping[str, Any], header: Mapping[str, Any], raw: str) -> Rule | None:
         """The first active rule that revokes this token, checking key, token, family,
-        session, subject, client, then issuer rules; None when nothing does."""
-        key_ix, token_ix, family_ix, session_ix, subject_ix, client_ix, issuer_ix = self._index
+        session, subject, email, client, then issuer rules; None when nothing does."""
+        key_ix, token_ix, family_ix, session_ix, subject_ix, client_ix, issuer_ix, email_ix = (
+            self._index
+        )
         try:
             iss = claims.get("iss")
             if key_ix:
@@ -136,8 +138,8 @@ class Replica:
                 entries = session_ix.get(claims.get("sid"))
                 if entries and (rule := scoped(entries, iss)):
                     return rule
-            if subject_ix or client_ix or issuer_ix:
-                return match_cutoffs(claims, iss, subject_ix, client_ix, issuer_ix)
+            if subject_ix or client_ix or issuer_ix or email_ix:
+                return match_cutoffs(claims, iss, subject_ix, client_ix, issuer_ix, email_ix)
         except TypeError:
             # An unhashable or non-numeric claim: retry with only well-typed claims.
             return self.match(plain_claims(claims), plain_header(header), raw)
