@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from service_support import SwitchableStore, bearer, make_state
 
 from revoker.service.state import ServiceState
@@ -21,6 +22,7 @@ __all__ = [
     "SSF",
     "denied",
     "push",
+    "samples",
     "ssf_state",
 ]
 
@@ -62,3 +64,14 @@ def denied(client: httpx.Client, token: str) -> str | None:
         return None
     reason: str = response.json()["reason"]
     return reason
+
+
+def samples(client: httpx.Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of /metrics, keyed by name and sorted labels."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    found = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found

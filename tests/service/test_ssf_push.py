@@ -226,13 +226,45 @@ def test_the_keys_unreachable_is_503_so_the_transmitter_retries(
     assert response.status_code == 503
 
 
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+MEDIA = st.sampled_from(["application/secevent+jwt", "application/jwt", "text/plain"])
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=3),
+    max_leaves=8,
+)  # fmt: skip
+SUBJECTS = JSON_VALUES | st.fixed_dictionaries(
+    {"format": st.sampled_from(["iss_sub", "email", "opaque", "jwt_id", "complex", "aliases"])},
+    optional=dict.fromkeys(
+        ("iss", "sub", "email", "id", "jti", "user", "session", "identifiers"), JSON_VALUES
+    ),
 )
-@given(body=st.binary(max_size=600) | st.text(max_size=600).map(str.encode),
-       content_type=st.sampled_from(["application/secevent+jwt", "application/jwt", "text/plain"]))  # fmt: skip
-def test_no_input_gets_a_5xx(client: httpx.Client, body: bytes, content_type: str) -> None:
-    """Any body, any media type, with the right push token: a 4xx, never a 5xx."""
-    response = client.post("/ssf/events", content=body, headers={
-        "Content-Type": content_type, "Authorization": f"Bearer {PUSH_TOKEN}"})  # fmt: skip
+EVENTS = st.sampled_from([SESSION_REVOKED, ACCOUNT_DISABLED, CAEP + "credential-change",
+                          CAEP + "token-claims-change", RISC + "sessions-revoked",
+                          "https://schemas.openid.net/secevent/ssf/event-type/verification",
+                          "https://schemas.openid.net/secevent/ssf/event-type/stream-updated",
+                          "urn:example:other"])  # fmt: skip
+FUZZ = settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@FUZZ
+@given(body=st.binary(max_size=600) | st.text(max_size=600).map(str.encode), content_type=MEDIA)
+def test_no_body_gets_a_5xx(client: httpx.Client, body: bytes, content_type: str) -> None:
+    """Any bytes, any media type, with the right push token: a 4xx, never a 5xx."""
+    headers = {"Content-Type": content_type, "Authorization": f"Bearer {PUSH_TOKEN}"}
+    response = client.post("/ssf/events", content=body, headers=headers)
     assert 400 <= response.status_code < 500
+
+
+@FUZZ
+@given(event_type=EVENTS, event=JSON_VALUES, sub_id=SUBJECTS)
+def test_no_genuine_set_gets_a_5xx(
+    client: httpx.Client, transmitter: Transmitter, event_type: str, event: object, sub_id: object
+) -> None:
+    """Any event body and subject, genuinely signed: 202 or 400, never a 5xx."""
+    claims = {"iss": transmitter.issuer, "aud": AUDIENCE, "iat": T0, "jti": "fuzz",
+              "sub_id": sub_id, "events": {event_type: event}}  # fmt: skip
+    response = push(client, transmitter.sign(claims))
+    assert response.status_code in (202, 400), response.text

@@ -63,18 +63,21 @@ class ServiceState:
         return cls.around(revoker)
 
     @classmethod
-    def assemble(cls, settings: Settings, authorizer: Authorizer) -> ServiceState:
-        """A state around an authorizer that already has its registry (tests)."""
+    def assemble(
+        cls, settings: Settings, authorizer: Authorizer, *, ssf_fetcher: JwksFetcher | None = None
+    ) -> ServiceState:
+        """A state around an authorizer that already has its registry (tests); the
+        transmitters' keys through ``ssf_fetcher`` when given."""
         registry = authorizer.registry
         if registry is None:
             raise ValueError("the service needs an authorizer with a registry")
         revoker = Revoker(
             settings=settings, registry=registry, authorizer=authorizer, clock=authorizer.clock
         )
-        return cls.around(revoker)
+        return cls.around(revoker, ssf_fetcher=ssf_fetcher)
 
     @classmethod
-    def around(cls, revoker: Revoker) -> ServiceState:
+    def around(cls, revoker: Revoker, *, ssf_fetcher: JwksFetcher | None = None) -> ServiceState:
         settings = revoker.settings
         metrics = ServiceMetrics()
         metrics.watch(revoker.registry, revoker.verifier)
@@ -89,6 +92,11 @@ class ServiceState:
         if settings.ssf_enabled:
             from revoker.service.signal_sources import ssf_sources  # noqa: PLC0415
 
+            if ssf_fetcher is not None:
+                from revoker.app.signals.receiver import SignalReceiver  # noqa: PLC0415
+
+                operations = revoker.operations
+                operations.install_signals(ssf=SignalReceiver(operations, fetcher=ssf_fetcher))
             receiver = revoker.operations.ssf()  # misconfigured: fails here, before binding
             metrics.watch_signals(receiver.health, receiver.verifier)
             sources = ssf_sources(receiver)
