@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from revoker.app.logfields import fields
+from revoker.app.signals.receiver import KeyFetcher
 from revoker.app.signals.subjects import MalformedSubject, Scope, read_identifier, user_target
 from revoker.core.claims import VerificationPolicy
 from revoker.core.errors import (
@@ -43,7 +44,7 @@ from revoker.core.errors import (
     TokenRejected,
     Unauthenticated,
 )
-from revoker.core.jwks import HttpJwksFetcher, JwksCache, JwksFetcher, JwksSource
+from revoker.core.jwks import JwksCache, JwksFetcher, JwksSource
 from revoker.core.registry.rules import signed_part_sha256, usable_jti
 from revoker.core.tokens import token_fingerprint
 from revoker.core.verify import Verifier
@@ -89,10 +90,10 @@ class GlobalTokenRevocation:
         self._clock = revoker.clock
         self._token = settings.gtr_token
         self.verifier: Verifier | None = None
-        self._own_fetcher: HttpJwksFetcher | None = None
+        self._own_fetcher: KeyFetcher | None = None
         if settings.gtr_issuers:
             if fetcher is None:
-                fetcher = self._own_fetcher = HttpJwksFetcher(
+                fetcher = self._own_fetcher = KeyFetcher(
                     timeout_seconds=settings.jwks_timeout_seconds
                 )
             caches = {

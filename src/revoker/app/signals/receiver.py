@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from revoker.app.operations import Operations
     from revoker.core.registry import Rule
 
-__all__ = ["Received", "SetRefused", "SignalReceiver", "ssf_rule_id"]
+__all__ = ["KeyFetcher", "Received", "SetRefused", "SignalReceiver", "ssf_rule_id"]
 
 log = logging.getLogger("revoker.signals")
 
@@ -101,6 +101,25 @@ def ssf_rule_id(transmitter: str, jti: str) -> str:
     return "ss" + digest.hexdigest()[:30]
 
 
+class KeyFetcher(HttpJwksFetcher):
+    """``HttpJwksFetcher`` for keys and configurations, keeping no connection open between
+    fetches (they are rare: a TTL of an hour, a cooldown), so an instance never closed (a
+    Lambda container's) leaves no socket behind."""
+
+    def __init__(self, *, timeout_seconds: float) -> None:
+        import httpx  # noqa: PLC0415 - imported here so `import revoker` stays light
+
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout_seconds),
+            follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
+        super().__init__(timeout_seconds=timeout_seconds, client=self._http)
+
+    def close(self) -> None:
+        self._http.close()
+
+
 def err_code(exc: TokenRejected) -> str:
     """RFC 8935 §2.4's code for a SET the profile refused."""
     if isinstance(exc, UnknownKid | BadSignature):
@@ -134,9 +153,7 @@ class SignalReceiver:
         self._critical: dict[str, frozenset[str]] = {}
         self._critical_lock = threading.Lock()
         self._own_fetcher = (
-            HttpJwksFetcher(timeout_seconds=settings.jwks_timeout_seconds)
-            if fetcher is None
-            else None
+            KeyFetcher(timeout_seconds=settings.jwks_timeout_seconds) if fetcher is None else None
         )
         fetcher = fetcher or self._own_fetcher
         assert fetcher is not None  # noqa: S101 - one of the two
