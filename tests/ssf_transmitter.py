@@ -14,10 +14,10 @@ plus an optional path, as SSF 1.0 §7.2 places the well-known document):
   queued SETs answered (up to ``maxEvents``), ``moreAvailable`` when more wait.
 
 ``sign`` mints SETs with its key; ``push`` POSTs one to a receiver as RFC 8935 says;
-``queue`` holds one for the next polls until it is acknowledged. A poll's acks are
-committed only once its answer was written and the client is still connected, as a
-transmitter committing a poll in one transaction does: ``hold_acks`` keeps a poll that
-carries acks waiting until ``release_acks``, so a test can kill the poller in between.
+``queue`` holds one for the next polls until it is acknowledged. ``hold_acks`` keeps a poll
+that carries acks waiting until ``release_acks``, and commits its acks only if the poller is
+still connected then (as a transmitter that processes a poll in one transaction would), so a
+test can kill the poller between receiving a SET and acknowledging it.
 
 Nothing here logs a SET or a token.
 """
@@ -295,22 +295,29 @@ class Transmitter:
                 raw = self.rfile.read(length) if length else b""
                 return json.loads(raw) if raw else {}
 
-            def _authorized(self) -> bool:
+            def _refused(self) -> bool:
+                """Management and poll endpoints need the management token: True (and a
+                401 sent) when this request lacks it."""
+                if not urlsplit(self.path).path.startswith("/ssf/"):
+                    return False
                 auth = self.headers.get("Authorization")
                 transmitter.management_requests.append((self.command, self.path, auth))
-                if auth != f"Bearer {MANAGEMENT_TOKEN}":
-                    self._send(401, {"error": "unauthorized"})
+                if auth == f"Bearer {MANAGEMENT_TOKEN}":
                     return False
+                self._body()  # read what was sent, so the connection stays usable
+                self._send(401, {"error": "unauthorized"})
                 return True
 
             def do_GET(self) -> None:
+                if self._refused():
+                    return
                 url = urlsplit(self.path)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 if url.path == "/.well-known/ssf-configuration" + transmitter._path:
                     self._send(200, transmitter.configuration())
                 elif url.path == "/jwks.json":
                     self._send(200, transmitter.jwks())
-                elif url.path == "/ssf/stream" and self._authorized():
+                elif url.path == "/ssf/stream":
                     if "stream_id" in query:
                         stream = transmitter.streams.get(query["stream_id"])
                         if stream is None:
@@ -320,27 +327,32 @@ class Transmitter:
                     else:
                         streams = list(transmitter.streams.values())
                         self._send(200, [transmitter._stream_document(s) for s in streams])
-                elif url.path == "/ssf/status" and self._authorized():
+                elif url.path == "/ssf/status":
                     stream = transmitter.streams.get(query.get("stream_id", ""))
                     if stream is None:
                         self._send(404, {"error": "not_found"})
                     else:
                         self._send(200, {"stream_id": stream.stream_id, "status": stream.status})
-                elif not self.path.startswith("/ssf/"):
+                else:
                     self._send(404, {"error": "not_found"})
 
             def do_DELETE(self) -> None:
+                if self._refused():
+                    return
                 url = urlsplit(self.path)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
-                if url.path == "/ssf/stream" and self._authorized():
-                    if transmitter.streams.pop(query.get("stream_id", ""), None) is None:
-                        self._send(404, {"error": "not_found"})
-                    else:
-                        self._send(204)
+                if url.path == "/ssf/stream" and transmitter.streams.pop(
+                    query.get("stream_id", ""), None
+                ):
+                    self._send(204)
+                else:
+                    self._send(404, {"error": "not_found"})
 
             def do_POST(self) -> None:
+                if self._refused():
+                    return
                 url = urlsplit(self.path)
-                if url.path == "/ssf/stream" and self._authorized():
+                if url.path == "/ssf/stream":
                     body = self._body()
                     delivery = body.get("delivery") or {"method": "urn:ietf:rfc:8936"}
                     stream = transmitter.add_stream(
@@ -349,7 +361,7 @@ class Transmitter:
                         events_requested=body.get("events_requested", []),
                     )  # fmt: skip
                     self._send(201, transmitter._stream_document(stream))
-                elif url.path == "/ssf/verify" and self._authorized():
+                elif url.path == "/ssf/verify":
                     body = self._body()
                     stream = transmitter.streams.get(str(body.get("stream_id")))
                     if stream is None:
@@ -357,7 +369,7 @@ class Transmitter:
                         return
                     self._send(204)
                     transmitter._verification(stream, body.get("state"))
-                elif url.path.startswith("/ssf/poll/") and self._authorized():
+                elif url.path.startswith("/ssf/poll/"):
                     stream = transmitter.streams.get(url.path.rsplit("/", 1)[1])
                     if stream is None:
                         self._send(404, {"error": "not_found"})
@@ -366,13 +378,11 @@ class Transmitter:
                     if body.get("ack") and transmitter.hold_acks:
                         transmitter.ack_arrived.set()
                         transmitter._release.wait(30)
+                        if not _still_connected(self.connection):
+                            return  # the poller died while its poll was held: not committed
                     answer, record = transmitter._poll(stream, body)
-                    try:
-                        self._send(200, answer)
-                    except OSError:
-                        return  # the poller is gone: nothing of this poll is committed
-                    if _still_connected(self.connection):
-                        transmitter._commit(stream, record)
+                    transmitter._commit(stream, record)
+                    self._send(200, answer)
                 else:
                     self._send(404, {"error": "not_found"})
 
