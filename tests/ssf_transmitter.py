@@ -83,6 +83,7 @@ class Transmitter:
         self.errors: dict[str, Any] = {}
         self.management_requests: list[tuple[str, str, str | None]] = []  # method, path, auth
         self.hold_acks = False
+        self.failed_pushes = 0
         self.ack_arrived = threading.Event()
         self._release = threading.Event()
         self._lock = threading.Lock()
@@ -239,13 +240,17 @@ class Transmitter:
         headers = {}
         if stream.authorization_header:
             headers["Authorization"] = stream.authorization_header
-        threading.Thread(
-            target=lambda: httpx.post(
-                stream.endpoint_url, content=set_token.encode(),
-                headers={"Content-Type": SECEVENT_JWT, **headers}, timeout=10,
-            ),
-            daemon=True,
-        ).start()  # fmt: skip
+
+        def deliver() -> None:
+            try:
+                sent = {"Content-Type": SECEVENT_JWT, **headers}
+                httpx.post(
+                    stream.endpoint_url, content=set_token.encode(), headers=sent, timeout=10
+                )
+            except httpx.HTTPError:
+                self.failed_pushes += 1  # a real transmitter would retry later
+
+        threading.Thread(target=deliver, daemon=True).start()
 
     def _poll(self, stream: Stream, body: dict[str, Any]) -> tuple[dict[str, Any], PollRecord]:
         ack = [str(j) for j in body.get("ack", [])]

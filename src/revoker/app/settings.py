@@ -323,6 +323,7 @@ class Settings:
         "may bring old SETs after an outage.",
         parser=Seconds(low=0, low_open=True, high=30 * 86400),
         group="signals",
+        env="REVOKER_SSF_MAX_AGE",
         flag="--ssf-max-age",
     )
     ssf_credential_types: tuple[str, ...] = setting(
@@ -348,6 +349,7 @@ class Settings:
         help="How long the poller waits after an empty poll (RFC 8936) before the next.",
         parser=Seconds(low=0.01, high=3600),
         group="signals",
+        env="REVOKER_SSF_POLL_INTERVAL",
         flag="--ssf-poll-interval",
     )
     gtr_token: str | None = setting(

@@ -451,10 +451,12 @@ def settings_command(markdown: bool, group: str | None) -> None:
 
 
 def _attach_serve() -> None:
-    # The command module imports only click; the service's framework loads when it runs.
+    # The command modules import only click; the service's framework loads when it runs.
     from revoker.cli.serve import serve  # noqa: PLC0415 - after main exists
+    from revoker.cli.ssf import ssf  # noqa: PLC0415 - after main exists
 
     main.add_command(serve)
+    main.add_command(ssf)
 
 
 _attach_serve()
