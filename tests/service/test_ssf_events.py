@@ -16,6 +16,7 @@ from ssf_support import AUDIENCE, CAEP, RISC, SSF, denied, push, samples, ssf_st
 from revoker.app.signals.streams import StreamBook, StreamRecord
 from revoker.core.registry import Rule, RuleKind
 from revoker.service.app import build_app
+from revoker.service.console.signals import signal_cards
 from revoker.service.state import ServiceState
 from revoker.testing import FrozenClock, TokenFactory
 from ssf_transmitter import Transmitter
@@ -338,3 +339,24 @@ def test_stream_updated_shows_on_readyz_and_metrics(
     (source,) = client.get("/readyz").json()["signals"]
     assert (source["stream_status"], source["healthy"]) == ("paused", False)
     assert samples(client)[("revoker_ssf_source_healthy", labels)] == 0
+
+
+def test_the_console_shows_each_transmitter_as_a_signal_source(
+    client: httpx.Client, factory: TokenFactory, transmitter: Transmitter, state: ServiceState
+) -> None:
+    """The SSF card is configured with the push source; it tells the last event and error."""
+    cards = {card.kind: card for card in signal_cards(state.signal_sources)}
+    assert cards["ssf"].configured
+    ((name, status),) = cards["ssf"].sources
+    assert (name, status.healthy, status.detail) == (
+        f"push from {transmitter.issuer}", True, "no event yet",
+    )  # fmt: skip
+    assert push(client, transmitter.event(RISC + "account-purged", sub_id=iss_sub(factory),
+                                          iat=T0)).status_code == 202  # fmt: skip
+    ((_, status),) = signal_cards(state.signal_sources)[1].sources
+    assert status.detail == "last event 0 s ago, 1 in all"
+    assert push(client, transmitter.event(RISC + "account-purged", sub_id=iss_sub(factory),
+                                          iat=T0, aud="x")).status_code == 400  # fmt: skip
+    ((_, status),) = signal_cards(state.signal_sources)[1].sources
+    assert not status.healthy
+    assert "invalid_audience" in status.detail
