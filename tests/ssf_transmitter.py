@@ -212,6 +212,8 @@ class Transmitter:
 
     def _stream_document(self, stream: Stream) -> dict[str, Any]:
         delivery: dict[str, Any] = {"method": stream.method, "endpoint_url": stream.endpoint_url}
+        if stream.authorization_header:  # some transmitters echo it back
+            delivery["authorization_header"] = stream.authorization_header
         supported = [
             CAEP + "session-revoked",
             CAEP + "credential-change",

@@ -125,6 +125,11 @@ def test_register_verify_push_and_a_revoked_session(
     assert status.returncode == 0, status.stderr
     assert "verification: verified" in status.stdout
     assert "status at the transmitter: enabled" in status.stdout
+    as_json = ssf(env, "status", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    view = json.loads(as_json.stdout)["transmitter_view"]
+    assert view["stream"]["delivery"]["authorization_header"] == "***"  # echoed, never shown
+    assert PUSH_TOKEN not in as_json.stdout + registered.stdout
     ready = httpx.get(url + "/readyz").json()
     (source,) = ready["signals"]
     assert (source["events"], source["healthy"]) == (2, True)  # the verification and the event

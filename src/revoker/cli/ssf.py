@@ -66,11 +66,24 @@ def _book(settings: Settings) -> StreamBook:
     return StreamBook(settings.ssf_streams_file)
 
 
+def _hidden(live: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The transmitter's view with any ``authorization_header`` it echoes replaced: that is
+    the push token, which is never printed."""
+    if live is None:
+        return None
+    stream = dict(live.get("stream") or {})
+    delivery = stream.get("delivery")
+    if isinstance(delivery, dict) and "authorization_header" in delivery:
+        stream["delivery"] = {**delivery, "authorization_header": "***"}
+    return {**live, "stream": stream}
+
+
 def _echo_stream(
     record: StreamRecord, *, as_json: bool, live: dict[str, Any] | None = None
 ) -> None:
     if as_json:
-        click.echo(json.dumps({**record.to_json(), "transmitter_view": live}, sort_keys=True))
+        view = _hidden(live)
+        click.echo(json.dumps({**record.to_json(), "transmitter_view": view}, sort_keys=True))
         return
     verification = record.verification
     verified = (
