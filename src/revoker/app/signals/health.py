@@ -100,7 +100,9 @@ class SourceHealthBook:
         with self._lock:
             self._sources.setdefault(key, health)
 
-    def _update(self, key: tuple[str, str, str], **changes: object) -> None:
+    def _update(
+        self, key: tuple[str, str, str], changes: dict[str, object], *, count: bool = False
+    ) -> None:
         with self._lock:
             current = self._sources.get(key)
             if current is None:
@@ -112,19 +114,19 @@ class SourceHealthBook:
                     transmitter=transmitter,
                     stream_id=stream_id,
                 )
+            if count:
+                changes["events"] = current.events + 1
             self._sources[key] = replace(current, **changes)  # type: ignore[arg-type]
 
     def event(self, delivery: str, transmitter: str, stream_id: str, at: float) -> None:
-        key = (delivery, transmitter, stream_id)
-        with self._lock:
-            events = self._sources[key].events + 1 if key in self._sources else 1
-        self._update(key, events=events, last_event_at=at)
+        self._update((delivery, transmitter, stream_id), {"last_event_at": at}, count=True)
 
     def error(self, delivery: str, transmitter: str, stream_id: str, at: float, why: str) -> None:
-        self._update((delivery, transmitter, stream_id), last_error_at=at, last_error=why[:200])
+        changes: dict[str, object] = {"last_error_at": at, "last_error": why[:200]}
+        self._update((delivery, transmitter, stream_id), changes)
 
     def polled(self, transmitter: str, stream_id: str, at: float) -> None:
-        self._update(("poll", transmitter, stream_id), last_poll_at=at)
+        self._update(("poll", transmitter, stream_id), {"last_poll_at": at})
 
     def stream(
         self, transmitter: str, stream_id: str, *, status: str | None = None,
@@ -139,7 +141,7 @@ class SourceHealthBook:
                 changes["stream_status"] = status
             if verified_at is not None:
                 changes["verified_at"] = verified_at
-            self._update(key, **changes)
+            self._update(key, changes)
 
     def snapshot(self) -> list[SourceHealth]:
         with self._lock:
