@@ -71,7 +71,7 @@ def rule(kind: str, value: str, **options: Any) -> Rule:
 
 SMALL = st.sampled_from(["a", "b", "user-1"])
 TOKENS = st.builds(
-    lambda iss, sub, jti, origin, sid, client, aud, iat, kid, raw: token(
+    lambda iss, sub, jti, origin, sid, client, aud, iat, kid, raw, email: token(
         **{
             k: v
             for k, v in {
@@ -85,6 +85,7 @@ TOKENS = st.builds(
                 "iat": iat,
                 "kid": kid,
                 "raw": raw,
+                "email": email,
             }.items()
             if v is not None
         }
@@ -99,6 +100,7 @@ TOKENS = st.builds(
     iat=st.integers(min_value=int(NOW) - 300, max_value=int(NOW)),
     kid=SMALL,
     raw=st.sampled_from(["h.p1.s", "h.p2.s"]),
+    email=st.none() | st.sampled_from(["a@example.com", "A@Example.com", "b@example.com"]),
 )
 
 
@@ -113,11 +115,14 @@ def rules(draw: st.DrawFn) -> Rule:
 
         value = draw(SMALL | st.sampled_from([signed_part_sha256("h.p1.s")]))
         issuer = draw(st.sampled_from([None, *ISSUERS]))
+    elif kind is RuleKind.EMAIL:
+        value = draw(st.sampled_from(["a@example.com", "B@example.com"]))
+        issuer = draw(st.sampled_from([None, *ISSUERS]))
     else:
         value = draw(SMALL)
         issuer = draw(st.sampled_from([None, *ISSUERS]))
     cutoff = None
-    if kind in (RuleKind.SUBJECT, RuleKind.CLIENT, RuleKind.ISSUER):
+    if kind in (RuleKind.SUBJECT, RuleKind.EMAIL, RuleKind.CLIENT, RuleKind.ISSUER):
         cutoff = float(draw(st.integers(min_value=int(NOW) - 300, max_value=int(NOW))))
     return rule(kind, value, issuer=issuer, cutoff=cutoff)
 

@@ -59,8 +59,10 @@ def store(client: Any) -> DynamoDBConnectionStore:
 
 
 def test_a_record_is_kept_whole_and_found_by_id(store: DynamoDBConnectionStore) -> None:
-    """Every field round-trips, the aud list and a missing sid included."""
-    connection = record(client_id=None, aud=("app-1", "app-2"), kid="key-1", sid=None)
+    """Every field round-trips, the aud list, the email and a missing sid included."""
+    connection = record(
+        client_id=None, aud=("app-1", "app-2"), kid="key-1", sid=None, email="a@example.com"
+    )
     store.put(connection)
     assert store.get("conn-1=") == connection
     assert store.get("another=") is None

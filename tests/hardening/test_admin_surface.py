@@ -134,9 +134,12 @@ def _chunks(size: int) -> Iterator[bytes]:
         ("/introspect", "application/x-www-form-urlencoded"),
         ("/revoke", "application/x-www-form-urlencoded"),
         ("/backchannel-logout", "application/x-www-form-urlencoded"),
+        ("/ssf/events", "application/secevent+jwt"),
+        ("/global-token-revocation", "application/json"),
     ],
-    ids=["admin-rules", "admin-check", "introspect", "revoke", "backchannel-logout"],
-)
+    ids=["admin-rules", "admin-check", "introspect", "revoke", "backchannel-logout",
+         "ssf-events", "global-token-revocation"],
+)  # fmt: skip
 @pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "chunked"])
 def test_every_body_has_a_size_limit(
     make_app: Callable[..., RevokerApp],
@@ -172,6 +175,7 @@ def test_every_route_that_reads_a_body_is_in_the_size_test(
                        "/console/rules/{rule_id}/lift"}  # fmt: skip
     assert posts - console == {
         "/admin/rules", "/admin/check", "/introspect", "/revoke", "/backchannel-logout",
+        "/ssf/events", "/global-token-revocation",
     }  # fmt: skip
 
 

@@ -247,6 +247,9 @@ def reference_match(rule: Rule, claims: dict[str, Any], header: dict[str, Any], 
     named = {RuleKind.FAMILY: "origin_jti", RuleKind.SESSION: "sid", RuleKind.SUBJECT: "sub"}
     if kind in named:
         hit = claims.get(named[kind]) == rule.value
+    elif kind is RuleKind.EMAIL:
+        email = claims.get("email")
+        hit = isinstance(email, str) and email.lower() == rule.value
     elif kind is RuleKind.CLIENT:
         aud = claims.get("aud", [])
         clients = (
@@ -279,6 +282,7 @@ verified_claims = st.fixed_dictionaries(
     optional={
         name: st.sampled_from(VALUES) for name in ("jti", "origin_jti", "sid", "sub", "client_id")
     }
+    | {"email": st.sampled_from(["v1", "V1", "v2"])}
     | {"aud": st.one_of(st.sampled_from(VALUES), st.lists(st.sampled_from(VALUES), max_size=3))},
 )
 
@@ -325,5 +329,5 @@ def test_the_reference_model_is_not_vacuous(kind: RuleKind) -> None:
     value = ISSUERS[0] if kind is RuleKind.ISSUER else "v1"
     rule = Rule(kind=kind, value=value, cutoff=cutoff, created_at=T0)
     claims = {"iss": ISSUERS[0], "iat": T0, "jti": "v1", "origin_jti": "v1", "sid": "v1",
-              "sub": "v1", "client_id": "v1"}  # fmt: skip
+              "sub": "v1", "client_id": "v1", "email": "V1"}  # fmt: skip
     assert reference_match(rule, claims, {"kid": "v1"}, "h.p.s")

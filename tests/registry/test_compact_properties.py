@@ -76,7 +76,7 @@ def tokens(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any], str]:
     odd = st.sampled_from([1, 2.5, ["a"], {"k": "v"}, None])
     claim = st.one_of(pool, pool, odd)
     claims: dict[str, Any] = {"iat": draw(IATS)}
-    for name in ("iss", "jti", "origin_jti", "sid", "sub", "client_id"):
+    for name in ("iss", "jti", "origin_jti", "sid", "sub", "client_id", "email"):
         if draw(st.booleans()):
             claims[name] = draw(
                 st.one_of(st.sampled_from(ISSUERS), claim) if name == "iss" else claim

@@ -101,7 +101,7 @@ def test_snapshot_rows_are_the_snapshot_in_rule_field_order(store: RuleStore) ->
     assert store.snapshot(T0 + 20)[1] == rules
 
 
-@pytest.mark.parametrize("rule", mixed_rules(7), ids=[kind.value for kind in RuleKind])
+@pytest.mark.parametrize("rule", mixed_rules(len(RuleKind)), ids=[kind.value for kind in RuleKind])
 def test_a_trusted_rule_and_an_entry_rebuild_an_equal_rule(rule: Rule) -> None:
     """stored_rule and the compact entry both give back a rule equal to the validated one."""
     row = (rule.id, rule.kind.value, rule.value, rule.issuer, rule.cutoff, rule.expires_at,

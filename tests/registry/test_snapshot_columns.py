@@ -77,7 +77,7 @@ def test_the_kinds_are_coded_in_match_order() -> None:
     """A kind's code is its place in the order match checks the kinds."""
     rules = [new_rule(kind, "v", now=T0, limits=LIMITS) for kind in RuleKind]
     codes = Columns.from_rows(map(row_of, rules)).kinds.tolist()
-    order = ["key", "token", "family", "session", "subject", "client", "issuer"]
+    order = ["key", "token", "family", "session", "subject", "client", "issuer", "email"]
     assert codes == [order.index(kind.value) for kind in RuleKind]
 
 

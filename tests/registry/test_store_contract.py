@@ -35,6 +35,19 @@ def test_add_then_get_round_trips(store: RuleStore) -> None:
     assert store.get("no-such-id") is None
 
 
+def test_every_kind_round_trips_and_comes_back_in_a_snapshot(store: RuleStore) -> None:
+    """No store keeps a list of kinds of its own: each kind, email included, is kept whole."""
+    rules = [
+        make(str(kind), ISS if kind is RuleKind.ISSUER else f"{kind}-value@example.com")
+        for kind in RuleKind
+    ]
+    for rule in rules:
+        store.add(rule)
+    assert [store.get(rule.id) for rule in rules] == rules
+    _, active = store.snapshot(T0)
+    assert {rule.id for rule in active} >= {rule.id for rule in rules}
+
+
 def test_seq_grows_by_one_per_change(store: RuleStore) -> None:
     """add and lift each take the next seq; changes_since lists them in that order."""
     first, second = make("token", "j-1"), make("token", "j-2")

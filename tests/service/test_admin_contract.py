@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,6 +29,7 @@ from revoker.core.tokens import b64url_encode
 from revoker.service.app import build_app
 from revoker.service.state import ServiceState
 from revoker.testing import FrozenClock, StaticJwksFetcher, TokenFactory
+from ssf_transmitter import CAEP, RISC, Transmitter
 
 _HEX_ID = re.compile(r"\b[0-9a-f]{32}\b")
 Reply = tuple[int, Any, dict[str, str]]
@@ -56,10 +58,29 @@ def _body(content: bytes) -> Any:
     return json.loads(content) if content else None
 
 
+PUSH_TOKEN = "push-token-for-tests-0123456789"
+GTR_TOKEN = "gtr-token-for-tests-0123456789"
+
+
 @pytest.fixture
-def transports(factory: TokenFactory, clock: FrozenClock, serve: Serve) -> Iterator[Transports]:
+def transmitter() -> Iterator[Transmitter]:
+    with Transmitter(audience="revoker-receiver") as running:
+        yield running
+
+
+@pytest.fixture
+def transports(
+    factory: TokenFactory, clock: FrozenClock, serve: Serve, transmitter: Transmitter,
+    tmp_path: Path,
+) -> Iterator[Transports]:  # fmt: skip
     """Both transports, each on its own memory store, from the same settings and clock."""
-    settings = settings_for(factory)
+    settings = settings_for(factory).replace(
+        ssf_transmitters=(transmitter.issuer,),
+        ssf_audience=("revoker-receiver",),
+        ssf_push_token=PUSH_TOKEN,
+        ssf_streams_file=str(tmp_path / "ssf-streams.json"),
+        gtr_token=GTR_TOKEN,
+    )
     fetcher = StaticJwksFetcher(factory.jwks())
     state = ServiceState.build(settings, fetcher=fetcher, clock=clock)
     revoker = Revoker.from_settings(settings, fetcher=fetcher, clock=clock, effects=False)
@@ -268,3 +289,52 @@ def test_back_channel_logout_alike(
         same(transports, ids, "POST", "/backchannel-logout", **form(logout_token=body))
     _, rules, _ = same(transports, ids, "GET", "/admin/rules", headers=bearer(ADMIN_TOKEN))
     assert [(rule["kind"], rule["value"]) for rule in rules["rules"]] == [("session", "session-9")]
+
+
+def pushed(set_token: str, *, token: str | None = PUSH_TOKEN,
+           content_type: str = "application/secevent+jwt") -> dict[str, Any]:  # fmt: skip
+    headers = {"content-type": content_type}
+    if token is not None:
+        headers.update(bearer(token))
+    return {"headers": headers, "content": set_token.encode()}
+
+
+def test_shared_signals_pushes_alike(
+    transports: Transports, ids: tuple[Ids, Ids], factory: TokenFactory, transmitter: Transmitter
+) -> None:
+    """/ssf/events: the same 202s, the same 400 err codes, one rule per jti on both."""
+    user = {"format": "iss_sub", "iss": factory.issuer, "sub": "user-1"}
+    disabled = transmitter.event(RISC + "account-disabled", sub_id=user, iat=T0)
+    revoked = transmitter.event(CAEP + "session-revoked", sub_id={"format": "opaque", "id": "s"},
+                                iat=T0)  # fmt: skip
+    for request in (
+        pushed(disabled), pushed(disabled), pushed(revoked),
+        pushed(transmitter.event(RISC + "account-disabled", sub_id=user, iat=T0, aud="other")),
+        pushed(transmitter.event(RISC + "account-disabled", sub_id=user, iat=T0 - 90_000)),
+        pushed(factory.access_token()), pushed("garbage"), pushed(disabled, token=None),
+        pushed(disabled, token="wrong-push-token-0000"),
+        pushed(disabled, content_type="application/json"),
+    ):  # fmt: skip
+        status, body, _ = same(transports, ids, "POST", "/ssf/events", **request)
+        assert status in (202, 400)
+        assert body is None or set(body) == {"err", "description"}
+    _, rules, _ = same(transports, ids, "GET", "/admin/rules", headers=bearer(ADMIN_TOKEN))
+    assert [(rule["kind"], rule["value"]) for rule in rules["rules"]] == [
+        ("subject", "user-1"), ("session", "s"),
+    ]  # fmt: skip
+
+
+def test_global_token_revocation_alike(transports: Transports, ids: tuple[Ids, Ids]) -> None:
+    """/global-token-revocation: 204, 400, 401 and the rule the same on both."""
+    json_body = {"content-type": "application/json"}
+    for headers, body in (
+        ({**json_body, **bearer(GTR_TOKEN)}, {"sub_id": {"format": "email", "email": "a@x.io"}}),
+        ({**json_body, **bearer(GTR_TOKEN)}, {"sub_id": {"format": "phone_number"}}),
+        ({**json_body, **bearer(GTR_TOKEN)}, {"subject": "a"}),
+        ({**json_body, **bearer("wrong-gtr-token-0000")}, {"sub_id": {"format": "opaque"}}),
+        (json_body, {"sub_id": {"format": "opaque", "id": "u"}}),
+    ):
+        same(transports, ids, "POST", "/global-token-revocation", headers=headers,
+             content=json.dumps(body).encode())  # fmt: skip
+    _, rules, _ = same(transports, ids, "GET", "/admin/rules", headers=bearer(ADMIN_TOKEN))
+    assert [(rule["kind"], rule["value"]) for rule in rules["rules"]] == [("email", "a@x.io")]

@@ -48,8 +48,21 @@ MAX_EXAMPLES = 30
 # - "valid data is accepted", for rules and logout tokens only: a rule's cross-field meaning
 #   (a cutoff only for subject/client/issuer, never in the future; no whole token as a value)
 #   is beyond JSON Schema, and so is a logout token's signature (§2.8 answers 400), so a
-#   schema-valid rule or logout token may get 400.
-SEMANTIC_400 = {"POST /admin/rules", "POST /backchannel-logout"}
+#   schema-valid rule or logout token may get 400. The same holds of a pushed SET (its
+#   signature) and of a Global Token Revocation subject (its format's members).
+SEMANTIC_400 = {
+    "POST /admin/rules",
+    "POST /backchannel-logout",
+    "POST /ssf/events",
+    "POST /global-token-revocation",
+}
+GTR_TOKEN = "gtr-token-for-schemathesis-0123"
+
+
+@schemathesis.serializer("application/secevent+jwt")
+def _secevent_jwt(_context: Any, value: Any) -> bytes:
+    """A pushed SET's body is the compact JWS itself (RFC 8935 §2.1)."""
+    return value.encode("utf-8", "surrogatepass") if isinstance(value, str) else str(value).encode()
 
 
 def _credentials(path: str, factory: TokenFactory) -> dict[str, str]:
@@ -57,6 +70,8 @@ def _credentials(path: str, factory: TokenFactory) -> dict[str, str]:
         return {"Authorization": f"Bearer {factory.access_token()}"}
     if path.startswith(("/admin", "/introspect")):
         return dict(ADMIN)
+    if path == "/global-token-revocation":
+        return {"Authorization": f"Bearer {GTR_TOKEN}"}
     return {}  # /revoke: self-revocation needs none; the rest are open
 
 
@@ -65,7 +80,7 @@ def test_every_operation_conforms_and_never_answers_5xx(
     label: str, mode: GenerationMode, factory: TokenFactory
 ) -> None:
     """Generated requests for one operation: no 5xx, and every response as documented."""
-    app = build_app(make_state(factory))
+    app = build_app(make_state(factory, gtr_token=GTR_TOKEN))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operation = schema.find_operation_by_label(label)
     assert operation is not None, label

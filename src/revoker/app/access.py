@@ -301,6 +301,55 @@ class Access:
             raise Forbidden("client credentials cannot use /admin", error="insufficient_scope")
         raise self.fail(caller, client, "admin", basic=False)
 
+    def secret_gate(
+        self, header: str | None, client: str, endpoint: str, *, secret: str, budget: str
+    ) -> None:
+        """A route of its own secret (an SSF push token, a revocation caller's token):
+        ``Authorization: Bearer <secret>``, compared in constant time. A missing or wrong
+        one raises ``Unauthenticated`` and spends ``budget``, a failure budget of its own;
+        an address over that budget gets ``Throttled`` before the header is looked at."""
+        key = _budget_key(budget, client)
+        wait = self.limiter.retry_after(key)
+        if wait is not None:
+            log.debug(
+                "credential attempts throttled", extra=fields(endpoint=endpoint, client=client)
+            )
+            raise Throttled(f"too many failed credentials; retry in {wait}s", retry_after=wait)
+        parsed = parse_authorization(header)
+        if (
+            parsed is not None
+            and parsed.scheme == "bearer"
+            and parsed.bearer is not None
+            and _same(parsed.bearer, secret.encode("utf-8"))
+        ):
+            return
+        self.limiter.record_failure(key)
+        if self._on_failure is not None:
+            self._on_failure(endpoint)
+        scheme = "none" if parsed is None else parsed.scheme
+        log.warning("wrong credentials", extra=fields(endpoint=endpoint, client=client,
+                                                      scheme=scheme))  # fmt: skip
+        raise Unauthenticated(
+            "send Authorization: Bearer <the token configured for this endpoint>",
+            error="invalid_token" if scheme == "bearer" else "unauthorized",
+            challenge=self.challenge(
+                basic=False, error="invalid_token" if scheme == "bearer" else None
+            ),
+        )
+
+    def record_failure(self, client: str, endpoint: str, *, budget: str) -> None:
+        """Spend ``budget`` for a credential refused by a check of the caller's own (a bad
+        signed JWT): the same limit as ``secret_gate``'s."""
+        self.limiter.record_failure(_budget_key(budget, client))
+        if self._on_failure is not None:
+            self._on_failure(endpoint)
+
+    def throttled(self, client: str, *, budget: str) -> None:
+        """``Throttled`` when ``client`` is over ``budget``."""
+        wait = self.limiter.retry_after(_budget_key(budget, client))
+        if wait is not None:
+            raise Throttled(f"too many failed credentials; retry in {wait}s", retry_after=wait)
+
 
 def _budget_key(budget: str, client: str) -> str:
     return f"{budget}\0{client}"

@@ -1,5 +1,7 @@
 """The JSON/form API that both HTTP transports serve: ``/introspect`` (RFC 7662), ``/revoke``
-(RFC 7009) and ``/admin/…``, as one table of routes over the operations.
+(RFC 7009), ``/admin/…`` and the provider signals (``/backchannel-logout``, ``/ssf/events``
+for RFC 8935 pushes of Shared Signals, ``/global-token-revocation``), as one table of
+routes over the operations.
 
 The Starlette service and the API Gateway revoke function are thin translators:
 each turns its request into an ``ApiRequest`` (method, path, lower-cased
@@ -42,17 +44,26 @@ from revoker.app.access import Access, Caller, CallerKind
 from revoker.app.answers import Answer, answer_for, error_answer
 from revoker.app.logfields import fields
 from revoker.app.operations import Operations, RuleEvent, required_token
-from revoker.app.requests import parse_form, parse_json_object
+from revoker.app.requests import media_type, parse_form, parse_json_object
 from revoker.core.errors import (
     BadRequest,
     MethodNotAllowed,
     NotFound,
     RevokerError,
     TokenRejected,
+    Unauthenticated,
 )
 from revoker.core.tokens import b64url_decode, token_fingerprint
 
-__all__ = ["ROUTES", "ApiRequest", "HttpApi", "RefreshTokenRevoker", "is_refresh_token_shape"]
+__all__ = [
+    "ROUTES",
+    "SECEVENT_JWT",
+    "ApiRequest",
+    "HttpApi",
+    "RefreshTokenRevoker",
+    "is_refresh_token_shape",
+    "set_error",
+]
 
 log = logging.getLogger("revoker.api")
 
@@ -60,6 +71,10 @@ ADMIN_ACTOR = "admin"
 _REVOKE_FORM = frozenset({"token", "token_type_hint", "refresh_token", "client_id"})
 _INTROSPECT_FORM = frozenset({"token", "token_type_hint"})
 _LOGOUT_FORM = frozenset({"logout_token"})
+#: RFC 8935 §2.1: a pushed SET's media type.
+SECEVENT_JWT = "application/secevent+jwt"
+#: The failed-credential budget of a transmitter's push token.
+PUSH_BUDGET = "push"
 _RULE_ID = re.compile(r"^/admin/rules/(?P<rule_id>[^/]{1,128})$")
 
 #: Hands a refresh token to its issuer (Cognito RevokeToken); (token, client_id). True once
@@ -76,6 +91,8 @@ ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("/admin/audit", ("GET",)),
     ("/admin/check", ("POST",)),
     ("/backchannel-logout", ("POST",)),
+    ("/ssf/events", ("POST",)),
+    ("/global-token-revocation", ("POST",)),
 )
 
 
@@ -218,6 +235,61 @@ class HttpApi:
             return error_answer(400, "invalid_request", f"{exc.reason}: {exc.detail}")
         return Answer(200, None)
 
+    # -- /ssf/events (RFC 8935 push of Shared Signals SETs) -----------------------------
+
+    def ssf_events(self, request: ApiRequest, _params: Mapping[str, str]) -> Answer:
+        """202 once the SET's rule is durable (or it was applied already, or it makes none);
+        400 ``{"err", "description"}`` with RFC 8935's codes and nothing stored; 503 when
+        the store or the transmitter's keys cannot be reached, so the transmitter retries."""
+        from revoker.app.signals.receiver import SetRefused  # noqa: PLC0415 - a light import
+
+        settings = self.operations.revoker.settings
+        if not settings.ssf_enabled:
+            raise NotFound("Shared Signals are off: no --ssf-transmitter is trusted")
+        if settings.ssf_push_token is None:
+            return set_error(
+                "access_denied",
+                "push delivery is off here (no --ssf-push-token): the stream must poll",
+            )
+        try:
+            self.access.secret_gate(
+                request.header("authorization"), request.client, "ssf_events",
+                secret=settings.ssf_push_token, budget=PUSH_BUDGET,
+            )  # fmt: skip
+        except Unauthenticated:
+            return set_error(
+                "authentication_failed",
+                "a push must carry Authorization: Bearer <the push token of the stream>",
+            )
+        if media_type(request.header("content-type")) != SECEVENT_JWT:
+            return set_error("invalid_request", f"send the SET as {SECEVENT_JWT} (RFC 8935 §2.1)")
+        try:
+            set_token = request.body.decode("ascii").strip()
+        except UnicodeDecodeError:
+            set_token = ""
+        if not set_token or any(c.isspace() for c in set_token):
+            return set_error("invalid_request", "the body is not one compact JWS (a SET)")
+        try:
+            self.operations.receive_security_event(set_token, delivery="push")
+        except SetRefused as exc:
+            return set_error(exc.err, exc.description)
+        return Answer(202, None)
+
+    # -- /global-token-revocation (draft-parecki-oauth-global-token-revocation) ----------
+
+    def global_token_revocation(self, request: ApiRequest, _params: Mapping[str, str]) -> Answer:
+        """204 once the cut-off is durable; 400, 401, 403 or 422 as the draft lists them."""
+        if not self.operations.revoker.settings.gtr_enabled:
+            raise NotFound("Global Token Revocation is off: no --gtr-token or --gtr-issuer")
+        self.operations.global_token_revocation(
+            request.body,
+            content_type=request.header("content-type"),
+            authorization=request.header("authorization"),
+            client=request.client,
+            access=self.access,
+        )
+        return Answer(204, None)
+
     # -- /admin -------------------------------------------------------------------
 
     def _admin(self, request: ApiRequest) -> None:
@@ -260,6 +332,11 @@ class HttpApi:
         return Answer(200, self.operations.decision_document(decision))
 
 
+def set_error(err: str, description: str) -> Answer:
+    """RFC 8935 §2.3's failure answer: 400 with ``{"err", "description"}``."""
+    return Answer(400, {"err": err, "description": description})
+
+
 def _actor(caller: Caller) -> str | Callable[[Any], str]:
     if caller.kind is CallerKind.ADMIN:
         return ADMIN_ACTOR
@@ -276,4 +353,6 @@ _HANDLERS: dict[str, dict[str, _Handler]] = {
     "/admin/audit": {"GET": HttpApi.audit},
     "/admin/check": {"POST": HttpApi.check},
     "/backchannel-logout": {"POST": HttpApi.backchannel_logout},
+    "/ssf/events": {"POST": HttpApi.ssf_events},
+    "/global-token-revocation": {"POST": HttpApi.global_token_revocation},
 }

@@ -9,6 +9,9 @@
 - ``create_rule``, ``list_rules``, ``get_rule``, ``lift_rule``, ``audit``: the
   admin API, with one JSON shape each and input checked the same way for every
   store (``{"rule": …}``, ``{"rules": […], "limit", "offset"}``, ``{"entries": […]}``).
+- ``backchannel_logout``, ``receive_security_event`` (Shared Signals, pushed or polled)
+  and ``global_token_revocation``: provider signals, turned into rules here
+  (``app.signals``), never written another way.
 
 Each raises an error of the one tree (``core.errors``); ``app.answers`` maps it to
 an answer. Every rule created here goes through ``rule_created``: metrics, a log
@@ -23,13 +26,14 @@ import dataclasses
 import datetime as dt
 import logging
 import math
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from revoker.app.identity import introspection_document
 from revoker.app.logfields import fields
-from revoker.app.requests import query_bool, query_int
+from revoker.app.requests import parse_json_object, query_bool, query_int
 from revoker.core.errors import (
     BadRequest,
     ConfigurationError,
@@ -37,13 +41,17 @@ from revoker.core.errors import (
     RevokerError,
     RuleNotFound,
     TokenRejected,
+    UnsupportedMediaType,
 )
 from revoker.core.registry import Rule, RuleFilter, RuleKind
 from revoker.core.registry.rules import storable_text
 from revoker.core.tokens import token_fingerprint
 
 if TYPE_CHECKING:
+    from revoker.app.access import Access
     from revoker.app.compose import Revoker
+    from revoker.app.signals.gtr import GlobalTokenRevocation
+    from revoker.app.signals.receiver import Received, SignalReceiver
     from revoker.core.authorizer import Decision
     from revoker.core.verify import VerifiedToken
 
@@ -165,6 +173,9 @@ class Operations:
     def __init__(self, revoker: Revoker) -> None:
         self._revoker = revoker
         self._hooks: list[RuleHook] = []
+        self._signals_lock = threading.Lock()
+        self._ssf: SignalReceiver | None = None
+        self._gtr: GlobalTokenRevocation | None = None
 
     @property
     def revoker(self) -> Revoker:
@@ -426,6 +437,74 @@ class Operations:
         if observer is not None:
             observer.signal("backchannel_logout", "applied" if created else "replay")
         return rule, created
+
+    def ssf(self) -> SignalReceiver:
+        """The Shared Signals receiver, built on first use (``ConfigurationError`` when no
+        transmitter is trusted, or a SET could name no audience)."""
+        with self._signals_lock:
+            if self._ssf is None:
+                if not self._revoker.settings.ssf_enabled:
+                    raise ConfigurationError("no Shared Signals transmitter is trusted")
+                from revoker.app.signals.receiver import SignalReceiver  # noqa: PLC0415
+
+                self._ssf = SignalReceiver(self)
+            return self._ssf
+
+    def gtr(self) -> GlobalTokenRevocation:
+        """The Global Token Revocation endpoint's logic, built on first use."""
+        with self._signals_lock:
+            if self._gtr is None:
+                from revoker.app.signals.gtr import GlobalTokenRevocation  # noqa: PLC0415
+
+                self._gtr = GlobalTokenRevocation(self)
+            return self._gtr
+
+    def install_signals(
+        self,
+        *,
+        ssf: SignalReceiver | None = None,
+        gtr: GlobalTokenRevocation | None = None,
+    ) -> None:
+        """Use these instead of the ones built from the settings (tests: another fetcher)."""
+        with self._signals_lock:
+            self._ssf = ssf or self._ssf
+            self._gtr = gtr or self._gtr
+
+    def close_signals(self) -> None:
+        """Close the signal receivers' HTTP clients (the revoker closes the rest)."""
+        with self._signals_lock:
+            ssf, gtr, self._ssf, self._gtr = self._ssf, self._gtr, None, None
+        if ssf is not None:
+            ssf.close()
+        if gtr is not None:
+            gtr.close()
+
+    def receive_security_event(
+        self, set_token: str, *, delivery: str = "push", stream_id: str = ""
+    ) -> Received:
+        """Shared Signals: one SET, verified and applied (``app.signals.receiver``); a refused
+        one raises ``SetRefused`` (RFC 8935 ``err``) and stores nothing."""
+        return self.ssf().receive(set_token, delivery=delivery, stream_id=stream_id)
+
+    def global_token_revocation(
+        self,
+        body: bytes,
+        *,
+        content_type: str | None,
+        authorization: str | None,
+        client: str,
+        access: Access,
+    ) -> tuple[Rule, bool]:
+        """Global Token Revocation: authenticate the caller, then read the JSON body and cut
+        its subject off (``app.signals.gtr``). A body that is not JSON is a 400, whatever
+        its media type (the draft's answers have no 415)."""
+        gtr = self.gtr()
+        caller = gtr.authenticate(access, authorization, client)
+        try:
+            document = parse_json_object(body, content_type)
+        except UnsupportedMediaType as exc:
+            raise BadRequest(exc.detail) from exc
+        return gtr.revoke(document, caller)
 
     def audit(self, query: Mapping[str, str]) -> dict[str, Any]:
         """``?limit=&since_seq=`` -> ``{"entries": […]}``, oldest first."""

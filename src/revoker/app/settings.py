@@ -41,6 +41,7 @@ from revoker.core.claims import COGNITO_MAX_LIFETIME_SECONDS, DEFAULT_LEEWAY_SEC
 from revoker.core.errors import ConfigurationError
 from revoker.core.jwks import cognito_issuer
 from revoker.core.registry.rules import RegistryLimits
+from revoker.core.transmitter_keys import require_transmitter_url
 from revoker.core.urls import redacted_url
 from revoker.core.verify import VerificationPolicy
 
@@ -70,7 +71,8 @@ MAX_SYNC_AGE_SECONDS = 30.0
 GROUPS = {
     "verification": "Verification (every process that checks tokens)",
     "registry": "Revocation registry (every process that reads or writes rules)",
-    "signals": "Provider signals (back-channel logout; sender-constrained tokens)",
+    "signals": "Provider signals (back-channel logout, Shared Signals, Global Token "
+    "Revocation; sender-constrained tokens)",
     "service": "The HTTP service (`revoker serve`)",
     "aws": "AWS Lambda handlers",
 }
@@ -279,6 +281,101 @@ class Settings:
         "(URL-encoded PEM, as nginx's $ssl_client_escaped_cert), for mTLS-bound tokens.",
         parser=Text(metavar="HEADER", pattern=_HEADER_NAME, explain="an HTTP header name"),
         group="signals",
+    )
+    # -- Shared Signals (SSF 1.0: CAEP, RISC) and Global Token Revocation ---------------
+    ssf_transmitters: tuple[str, ...] = setting(
+        (),
+        help="Trusted Shared Signals transmitters (issuer URLs, repeatable): their "
+        "/.well-known/ssf-configuration gives the jwks_uri their SETs are signed with. https, "
+        "or http on loopback only.",
+        parser=Texts(metavar="ISSUER_URL"),
+        group="signals",
+        env="REVOKER_SSF_TRANSMITTER",
+        flag="--ssf-transmitter",
+    )
+    ssf_audience: tuple[str, ...] = setting(
+        (),
+        help="What a SET's aud may name (repeatable; default: the audience).",
+        parser=Texts(metavar="AUDIENCE"),
+        group="signals",
+        env="REVOKER_SSF_AUDIENCE",
+        flag="--ssf-audience",
+    )
+    ssf_push_token: str | None = setting(
+        None,
+        help="The bearer token every push to POST /ssf/events must carry (RFC 8935; prefer the "
+        "environment). Without it push delivery is refused (access_denied); poll still works.",
+        parser=Text(pattern=_CREDENTIAL, explain="at least 16 printable ASCII characters"),
+        group="signals",
+        secret=True,
+    )
+    ssf_transmitter_token: str | None = setting(
+        None,
+        help="The bearer token revoker presents to the transmitter: its stream management API "
+        "and its poll endpoint (prefer the environment).",
+        parser=Text(pattern=r"[!-~]+", explain="printable ASCII without spaces"),
+        group="signals",
+        secret=True,
+    )
+    ssf_max_age_seconds: float = setting(
+        86400.0,
+        help="A SET issued longer ago than this is refused (invalid_request): poll delivery "
+        "may bring old SETs after an outage.",
+        parser=Seconds(low=0, low_open=True, high=30 * 86400),
+        group="signals",
+        env="REVOKER_SSF_MAX_AGE",
+        flag="--ssf-max-age",
+    )
+    ssf_credential_types: tuple[str, ...] = setting(
+        (),
+        help="The CAEP credential-change credential types that cut a user's tokens off "
+        "(repeatable: password, pin, x509, fido2-platform …; default: every type).",
+        parser=Texts(metavar="TYPE"),
+        group="signals",
+        env="REVOKER_SSF_CREDENTIAL_TYPES",
+        flag="--ssf-credential-type",
+    )
+    ssf_streams_file: str = setting(
+        "ssf-streams.json",
+        help="Where `revoker ssf register` records streams and the service finds the ones to "
+        "poll (a JSON file, mode 0600).",
+        parser=Text(metavar="PATH"),
+        group="signals",
+        env="REVOKER_SSF_STREAMS",
+        flag="--ssf-streams",
+    )
+    ssf_poll_interval_seconds: float = setting(
+        1.0,
+        help="How long the poller waits after an empty poll (RFC 8936) before the next.",
+        parser=Seconds(low=0.01, high=3600),
+        group="signals",
+        env="REVOKER_SSF_POLL_INTERVAL",
+        flag="--ssf-poll-interval",
+    )
+    gtr_token: str | None = setting(
+        None,
+        help="A bearer token that may call POST /global-token-revocation (prefer the environment).",
+        parser=Text(pattern=_CREDENTIAL, explain="at least 16 printable ASCII characters"),
+        group="signals",
+        secret=True,
+    )
+    gtr_issuers: tuple[str, ...] = setting(
+        (),
+        help="Issuers whose signed JWT (RFC 7523 style, e.g. Okta Universal Logout) may call "
+        "POST /global-token-revocation (repeatable; keys by OIDC discovery).",
+        parser=Texts(metavar="ISSUER_URL"),
+        group="signals",
+        env="REVOKER_GTR_ISSUER",
+        flag="--gtr-issuer",
+    )
+    gtr_audience: tuple[str, ...] = setting(
+        (),
+        help="What such a JWT's aud must name: the endpoint's URL as the caller knows it "
+        "(repeatable; required with --gtr-issuer).",
+        parser=Texts(metavar="URL"),
+        group="signals",
+        env="REVOKER_GTR_AUDIENCE",
+        flag="--gtr-audience",
     )
     # -- registry ---------------------------------------------------------------
     store_url: str = setting(
@@ -621,6 +718,7 @@ class Settings:
             )
         self._check_service()
         self._check_console()
+        self._check_signals()
 
     def _check_service(self) -> None:  # noqa: PLR0912 - one branch per setting, flat on purpose
         self._check_realtime()
@@ -682,6 +780,49 @@ class Settings:
                 f"and {MAX_CONSOLE_SESSION_SECONDS:g} seconds"
             )
 
+    def _check_signals(self) -> None:
+        """Shared Signals and Global Token Revocation: URLs, secrets and what needs what."""
+        for transmitter in self.ssf_transmitters:
+            require_transmitter_url(transmitter, "--ssf-transmitter")
+        if len(set(self.ssf_transmitters)) != len(self.ssf_transmitters):
+            raise ConfigurationError("--ssf-transmitter names a transmitter twice")
+        for name in ("ssf_push_token", "gtr_token"):
+            secret = getattr(self, name)
+            if secret is not None and (
+                len(secret) < MIN_ADMIN_TOKEN_LENGTH or not _printable(secret)
+            ):
+                raise ConfigurationError(
+                    f"{spec(name).env[0]} must be at least {MIN_ADMIN_TOKEN_LENGTH} printable "
+                    "ASCII characters without spaces"
+                )
+        token = self.ssf_transmitter_token
+        if token is not None and (not token or not _printable(token)):
+            raise ConfigurationError(
+                "REVOKER_SSF_TRANSMITTER_TOKEN must be printable ASCII without spaces"
+            )
+        age = self.ssf_max_age_seconds
+        if isinstance(age, bool) or not isinstance(age, int | float) or not 0 < age < math.inf:
+            raise ConfigurationError("ssf_max_age_seconds must be a positive number of seconds")
+        interval = self.ssf_poll_interval_seconds
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, int | float)
+            or not 0 < interval < math.inf
+        ):
+            raise ConfigurationError("ssf_poll_interval_seconds must be a positive number")
+        if not self.ssf_streams_file:
+            raise ConfigurationError("--ssf-streams must name a file")
+        if self.ssf_transmitters and self.audience is None and not self.ssf_audience:
+            raise ConfigurationError(
+                "a SET must name its audience: give --ssf-audience (the audience is '*')"
+            )
+        for issuer in self.gtr_issuers:
+            require_transmitter_url(issuer, "--gtr-issuer")
+        if self.gtr_issuers and not self.gtr_audience:
+            raise ConfigurationError(
+                "--gtr-issuer needs --gtr-audience: the URL a caller's JWT names as its aud"
+            )
+
     # -- what the parts are built from ------------------------------------------
 
     def trusted_issuers(self) -> tuple[str, ...]:
@@ -719,6 +860,18 @@ class Settings:
             leeway_seconds=self.leeway_seconds,
             max_lifetime_seconds=self.max_token_lifetime_seconds,
         )
+
+    def ssf_receiver_audience(self) -> tuple[str, ...] | None:
+        """What a SET's ``aud`` may name: the setting, else the audience."""
+        return self.ssf_audience or self.audience
+
+    @property
+    def ssf_enabled(self) -> bool:
+        return bool(self.ssf_transmitters)
+
+    @property
+    def gtr_enabled(self) -> bool:
+        return self.gtr_token is not None or bool(self.gtr_issuers)
 
     def logout_audience(self) -> tuple[str, ...] | None:
         """What a logout token's ``aud`` may name: the setting, else the audience."""

@@ -16,8 +16,8 @@ So revoker expresses "this rule matches this token" in that syntax:
   resolvers as ``resolverContext.invalidation_filter``, a JSON string) holds one
   filter per rule kind that could match the token, mirroring the replica:
   ``kind`` equals it, ``value`` equals the token's value for that kind (``jti``
-  or the signed part's SHA-256, ``origin_jti``, ``sid``, ``sub``, ``client_id``
-  or the ``aud`` members, the header's ``kid``, ``iss``), ``issuer`` is the
+  or the signed part's SHA-256, ``origin_jti``, ``sid``, ``sub``, ``email`` in lower
+  case, ``client_id`` or the ``aud`` members, the header's ``kid``, ``iss``), ``issuer`` is the
   token's issuer or ``*`` (an unscoped rule), and for the cut-off kinds
   ``cutoff`` ≥ the token's ``iat`` (inclusive, as the replica's cut-offs are).
 - ``invalidation_payload(rule)`` is what a new rule sends through the mutation:
@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from revoker.core.registry.rules import CUTOFF_KINDS, RuleKind, token_rule_value
+from revoker.core.registry.rules import CUTOFF_KINDS, RuleKind, normal_email, token_rule_value
 
 if TYPE_CHECKING:
     from revoker.core.registry.rules import Rule
@@ -76,6 +76,7 @@ def invalidation_filter(token: VerifiedToken) -> dict[str, Any]:
         (RuleKind.FAMILY, claims.get("origin_jti")),
         (RuleKind.SESSION, claims.get("sid")),
         (RuleKind.SUBJECT, claims.get("sub")),
+        (RuleKind.EMAIL, _email(claims)),
     ):
         if isinstance(value, str) and value:
             values.append((kind, [value]))
@@ -99,6 +100,12 @@ def invalidation_filter(token: VerifiedToken) -> dict[str, Any]:
             conditions.append(_condition("cutoff", "ge", iat))
         filters.append({"filters": conditions})
     return {"filterGroup": filters}
+
+
+def _email(claims: Mapping[str, Any]) -> str | None:
+    """What an email rule is compared with: the ``email`` claim in lower case."""
+    email = claims.get("email")
+    return normal_email(email) if isinstance(email, str) else None
 
 
 def _clients(claims: Mapping[str, Any]) -> list[str]:

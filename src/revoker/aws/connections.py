@@ -4,7 +4,7 @@ API Gateway runs a WebSocket API's authorizer once, on ``$connect``; the connect
 then lives up to two hours whatever happens to its token. So the ``$connect``
 authorizer records each connection it allows (``Connection``: the token's issuer,
 ``sub``, ``sid``, ``origin_jti``, the value a token rule would name, ``iat``,
-``exp``, client and ``kid``), the ``$disconnect`` route removes it, and every new
+``exp``, client, ``email`` and ``kid``), the ``$disconnect`` route removes it, and every new
 rule closes the recorded connections it matches (``revoker.aws.closer``).
 
 A record keeps exactly what the replica's matching reads from a token
@@ -42,8 +42,9 @@ __all__ = [
     "open_connection_store",
 ]
 
-#: The rule kinds a store finds connections for by value; the others (client, key, issuer:
-#: rare, emergency revocations that match many connections anyway) read every record.
+#: The rule kinds a store finds connections for by value; the others (email, client, key,
+#: issuer: rare, or emergency revocations that match many connections anyway) read every
+#: record.
 LOOKUP_KINDS = (RuleKind.TOKEN, RuleKind.FAMILY, RuleKind.SESSION, RuleKind.SUBJECT)
 
 
@@ -63,6 +64,7 @@ class Connection:
     client_id: str | None = None
     aud: tuple[str, ...] = ()
     kid: str | None = None
+    email: str | None = None
     connected_at: float
     expires_at: float  # connected_at + the longest connection: the record's TTL
 
@@ -93,6 +95,7 @@ class Connection:
             client_id=_text(claims.get("client_id")),
             aud=tuple(item for item in audiences if isinstance(item, str) and item),
             kid=kid if isinstance(kid, str) else None,
+            email=_text(claims.get("email")),
             connected_at=now,
             expires_at=now + max_connection_seconds,
         )
@@ -105,7 +108,7 @@ class Connection:
     def claims(self) -> dict[str, Any]:
         """The claims the replica's matching reads, as the token carried them."""
         claims: dict[str, Any] = {"iss": self.issuer, "iat": self.iat, "jti": self.jti}
-        for name in ("sub", "origin_jti", "sid", "client_id"):
+        for name in ("sub", "origin_jti", "sid", "client_id", "email"):
             value = getattr(self, name)
             if value is not None:
                 claims[name] = value

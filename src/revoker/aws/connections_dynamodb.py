@@ -198,7 +198,7 @@ def _attributes(connection: Connection) -> dict[str, Any]:
         "expires_at": {"N": repr(float(connection.expires_at))},
         "ttl": {"N": str(connection.ttl)},
     }
-    for name in ("sub", "origin_jti", "sid", "client_id", "kid"):
+    for name in ("sub", "origin_jti", "sid", "client_id", "kid", "email"):
         value = getattr(connection, name)
         if value is not None:
             item[name] = {"S": value}
@@ -225,6 +225,7 @@ def _decode(item: dict[str, Any]) -> Connection:
             client_id=text("client_id"),
             aud=tuple(member["S"] for member in item.get("aud", {}).get("L", [])),
             kid=text("kid"),
+            email=text("email"),
             connected_at=float(item["connected_at"]["N"]),
             expires_at=float(item["expires_at"]["N"]),
         )

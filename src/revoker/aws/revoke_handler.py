@@ -2,7 +2,8 @@
 
 A thin translator: the proxy event (REST payload 1.0 or HTTP API 2.0, base64
 bodies too) becomes an ``ApiRequest``, the shared ``HttpApi`` answers it exactly
-as ``revoker serve`` does (``/revoke``, ``/introspect``, ``/admin/…``; one contract,
+as ``revoker serve`` does (``/revoke``, ``/introspect``, ``/admin/…``,
+``/backchannel-logout``, ``/ssf/events``, ``/global-token-revocation``; one contract,
 tested over both transports), and the ``Answer`` becomes a proxy response.
 
 With Cognito pass-through on (``REVOKER_PASSTHROUGH_COGNITO``), a refresh token
@@ -31,7 +32,10 @@ __all__ = ["handle", "handler"]
 log = logging.getLogger("revoker.aws")
 
 # The last segments name the route, whatever base path or stage comes first.
-_ROUTE = re.compile(r"(?:^|/)(?P<route>revoke|introspect|backchannel-logout|admin(?:/.*)?)/?$")
+_ROUTE = re.compile(
+    r"(?:^|/)(?P<route>revoke|introspect|backchannel-logout|ssf/events|global-token-revocation"
+    r"|admin(?:/.*)?)/?$"
+)
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:

@@ -260,8 +260,8 @@ def lift(rule_id: str, reason: str, actor: str | None, as_json: bool, **options:
 
 
 @main.command()
-@click.option("--kind", type=click.Choice(["token", "family", "session", "subject", "client",
-              "key", "issuer"]))  # fmt: skip
+@click.option("--kind", type=click.Choice(["token", "family", "session", "subject", "email",
+              "client", "key", "issuer"]))  # fmt: skip
 @click.option("--value")
 @click.option("--issuer", "scope_issuer")
 @click.option("--include-expired", is_flag=True)
@@ -451,10 +451,12 @@ def settings_command(markdown: bool, group: str | None) -> None:
 
 
 def _attach_serve() -> None:
-    # The command module imports only click; the service's framework loads when it runs.
+    # The command modules import only click; the service's framework loads when it runs.
     from revoker.cli.serve import serve  # noqa: PLC0415 - after main exists
+    from revoker.cli.ssf import ssf  # noqa: PLC0415 - after main exists
 
     main.add_command(serve)
+    main.add_command(ssf)
 
 
 _attach_serve()

@@ -115,6 +115,7 @@ REASONS: tuple[str, ...] = (
     "revoked_family",
     "revoked_session",
     "revoked_subject",
+    "revoked_email",
     "revoked_client",
     "revoked_key",
     "revoked_issuer",

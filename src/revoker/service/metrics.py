@@ -9,8 +9,9 @@ bisect and two additions. Every decision is counted on the event loop's thread
 (threadpool checks are counted after their await), so the ints need no lock.
 A collector turns them into ``revoker_decisions_total`` and the
 ``revoker_decision_seconds`` histogram at scrape time, as it does for what the
-registry and the key caches count (active rules, replica lag, JWKS fetches), and for
-the connections the HTTP layer closed early (``CONNECTION_CLOSES``, counted by
+registry and the key caches count (active rules, replica lag, JWKS fetches), the health
+of each Shared Signals source (``revoker_ssf_*``: push per transmitter, each poll
+stream), and the connections the HTTP layer closed early (``CONNECTION_CLOSES``, counted by
 ``service/http_guard.py``: one table per process, since connections belong to the
 server, not to an app).
 
@@ -38,6 +39,7 @@ from prometheus_client.registry import Collector
 from revoker.core.errors import REASONS
 
 if TYPE_CHECKING:
+    from revoker.app.signals.health import SourceHealthBook
     from revoker.core.jwks import JwksCache
     from revoker.core.registry import Registry
     from revoker.core.verify import Verifier
@@ -258,6 +260,10 @@ class ServiceMetrics:
         """Read the replica and the key caches at scrape time."""
         self.registry.register(_StateCollector(registry, verifier))
 
+    def watch_signals(self, health: SourceHealthBook, verifier: Verifier) -> None:
+        """Read the Shared Signals sources' health and the transmitters' keys at scrape time."""
+        self.registry.register(_SignalCollector(health, verifier))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -360,3 +366,63 @@ def _distinct_caches(verifier: Verifier) -> list[tuple[str, JwksCache]]:
         source = cache.source.jwks_url or cache.source.discovery_issuer or issuer
         seen.setdefault(id(cache), (source, cache))
     return sorted(seen.values(), key=lambda item: item[0])
+
+
+class _SignalCollector(Collector):
+    """Each SSF source's health: healthy or not, events taken, last event and last error."""
+
+    def __init__(self, health: SourceHealthBook, verifier: Verifier) -> None:
+        self._health = health
+        self._verifier = verifier
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["delivery", "transmitter", "stream"]
+        healthy = GaugeMetricFamily(
+            "revoker_ssf_source_healthy",
+            "1 when the SSF source's last event or poll is newer than its last error and the "
+            "transmitter has not paused or disabled the stream, else 0.",
+            labels=labels,
+        )
+        events = CounterMetricFamily(
+            "revoker_ssf_events",
+            "SETs this SSF source delivered and this process took.",
+            labels=labels,
+        )
+        last_event = GaugeMetricFamily(
+            "revoker_ssf_last_event_seconds",
+            "When the SSF source last delivered a SET (epoch seconds; 0: never).",
+            labels=labels,
+        )
+        last_error = GaugeMetricFamily(
+            "revoker_ssf_last_error_seconds",
+            "When the SSF source last failed (a refused SET, a failed poll; epoch seconds; 0: "
+            "never).",
+            labels=labels,
+        )
+        for source in self._health.snapshot():
+            if source.kind != "ssf":
+                continue
+            values = [source.delivery, source.transmitter, source.stream_id]
+            healthy.add_metric(values, 1.0 if source.healthy else 0.0)
+            events.add_metric(values, source.events)
+            last_event.add_metric(values, source.last_event_at or 0.0)
+            last_error.add_metric(values, source.last_error_at or 0.0)
+        yield healthy
+        yield events
+        yield last_event
+        yield last_error
+        fetches = CounterMetricFamily(
+            "revoker_ssf_jwks_fetches",
+            "Fetches of a transmitter's SSF configuration and keys, by transmitter.",
+            labels=["transmitter"],
+        )
+        failures = CounterMetricFamily(
+            "revoker_ssf_jwks_fetch_failures",
+            "Those fetches that failed, by transmitter.",
+            labels=["transmitter"],
+        )
+        for transmitter, cache in sorted(self._verifier.keys.items()):
+            fetches.add_metric([transmitter], cache.fetch_count)
+            failures.add_metric([transmitter], cache.failure_count)
+        yield fetches
+        yield failures

@@ -32,6 +32,14 @@ def _error(description: str, *headers: str) -> dict[str, Any]:
     return response
 
 
+def _set_error() -> dict[str, Any]:
+    return {
+        "description": "The SET was refused (RFC 8935 §2.3), or the push token is missing or "
+        "wrong: nothing is stored.",
+        "content": {_JSON: {"schema": ref("SetError")}},
+    }
+
+
 def _json(description: str, schema: str) -> dict[str, Any]:
     return {"description": description, "content": {_JSON: {"schema": ref(schema)}}}
 
@@ -252,6 +260,52 @@ _PATHS: dict[str, Any] = {
             },
         }
     },
+    "/ssf/events": {
+        "post": {
+            "operationId": "ssf_events",
+            "summary": "RFC 8935 push of one Shared Signals SET (CAEP, RISC) from a trusted "
+            "transmitter: its event becomes a rule.",
+            "security": [{"pushBearer": []}],
+            "requestBody": {
+                "required": True,
+                "content": {"application/secevent+jwt": {"schema": STRING}},
+            },
+            "responses": {
+                "202": {
+                    "description": "Accepted: the rule is durable (or was already, or the "
+                    "event makes none)."
+                },
+                "400": _set_error(),
+                "404": _error("Shared Signals are off: no transmitter is trusted."),
+                "413": _LIMITED["413"],
+                "429": _LIMITED["429"],
+                **_UNAVAILABLE,
+            },
+        }
+    },
+    "/global-token-revocation": {
+        "post": {
+            "operationId": "global_token_revocation",
+            "summary": "Global Token Revocation (draft-parecki-oauth-global-token-revocation): "
+            "every token of the user a sub_id names, until now, is revoked.",
+            "security": [{"gtrBearer": []}],
+            "requestBody": {
+                "required": True,
+                "content": {_JSON: {"schema": ref("GlobalTokenRevocation")}},
+            },
+            "responses": {
+                "204": {"description": "The user's cut-off is durable."},
+                "400": _error("A malformed request, or a subject format naming no user."),
+                "401": _error("No or a wrong credential.", "WWW-Authenticate"),
+                "403": _error("The caller may not revoke that issuer's users."),
+                "404": _error("Global Token Revocation is off."),
+                "413": _LIMITED["413"],
+                "422": _error("The subject cannot become a rule."),
+                "429": _LIMITED["429"],
+                **_UNAVAILABLE,
+            },
+        }
+    },
     "/healthz": {
         "get": {
             "operationId": "healthz",
@@ -304,7 +358,8 @@ def openapi_document(settings: Settings | None = None) -> dict[str, Any]:
             "title": "revoker",
             "version": "1",
             "description": "JWT verification with real revocation: forward-auth, RFC 7662 "
-            "introspection, RFC 7009 revocation and an admin API.",
+            "introspection, RFC 7009 revocation, an admin API, and provider signals "
+            "(back-channel logout, Shared Signals, Global Token Revocation).",
         },
         "paths": copy.deepcopy(_PATHS),
         "components": {

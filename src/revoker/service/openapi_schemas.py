@@ -162,6 +162,59 @@ SCHEMAS: dict[str, Any] = {
             "replica_lag_seconds": {"type": "number", "nullable": True},
             "replica_seq": {"type": "integer"},
             "rules": {"type": "integer"},
+            "signals": {"type": "array", "items": ref("SignalSource")},
+        },
+    },
+    "SignalSource": {
+        "type": "object",
+        "description": "A Shared Signals source: a transmitter's pushes, or one poll stream.",
+        "required": ["kind", "name", "delivery", "healthy", "events"],
+        "properties": {
+            "kind": STRING,
+            "name": STRING,
+            "delivery": {"type": "string", "enum": ["push", "poll"]},
+            "transmitter": _NULLABLE_STRING,
+            "stream_id": _NULLABLE_STRING,
+            "healthy": {"type": "boolean"},
+            "events": {"type": "integer"},
+            "last_event_at": {"type": "number", "nullable": True},
+            "last_error_at": {"type": "number", "nullable": True},
+            "last_error": _NULLABLE_STRING,
+            "stream_status": _NULLABLE_STRING,
+            "verified_at": {"type": "number", "nullable": True},
+            "last_poll_at": {"type": "number", "nullable": True},
+        },
+    },
+    "SetError": {
+        "type": "object",
+        "required": ["err"],
+        "properties": {
+            "err": {
+                "type": "string",
+                "enum": [
+                    "invalid_request",
+                    "invalid_key",
+                    "invalid_issuer",
+                    "invalid_audience",
+                    "authentication_failed",
+                    "access_denied",
+                    "invalid_state",
+                ],
+            },
+            "description": STRING,
+        },
+    },
+    "GlobalTokenRevocation": {
+        "type": "object",
+        "required": ["sub_id"],
+        "properties": {
+            "sub_id": {
+                "type": "object",
+                "description": "An RFC 9493 subject identifier: iss_sub, email, opaque, a "
+                "complex subject's user, or aliases.",
+                "required": ["format"],
+                "properties": {"format": STRING},
+            }
         },
     },
 }
@@ -179,4 +232,14 @@ SECURITY_SCHEMES = {
     "adminBearer": {"type": "http", "scheme": "bearer", "description": "The admin token."},
     "clientBasic": {"type": "http", "scheme": "basic", "description": "An introspection client."},
     "tokenBearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+    "pushBearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The push token a transmitter sends with each SET (--ssf-push-token).",
+    },
+    "gtrBearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "--gtr-token, or a JWT signed by a --gtr-issuer (RFC 7523 style).",
+    },
 }

@@ -3,14 +3,17 @@ metrics and the JSON API over the operations.
 
 ``ServiceState.build(settings)`` composes through ``Revoker.from_settings`` and does
 no network I/O beyond opening the store, so misconfiguration surfaces before a port
-is bound. ``start`` (the app's lifespan) agrees with the store, syncs the replica,
-starts its poll thread and warms the key caches; ``close`` stops and closes them.
+is bound (the Shared Signals receiver is built then too). ``start`` (the app's
+lifespan) agrees with the store, syncs the replica, starts its poll thread, warms the
+key caches (the transmitters' too) and starts a poller per poll stream of the stream
+file; ``close`` stops the pollers (their last acks sent), then the rest.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from revoker.app.access import Access, Credentials, FailureLimiter
 from revoker.app.compose import Revoker
@@ -21,6 +24,10 @@ from revoker.core.clock import Clock, SystemClock
 from revoker.core.jwks import JwksFetcher
 from revoker.core.registry import Registry
 from revoker.service.metrics import ServiceMetrics
+
+if TYPE_CHECKING:
+    from revoker.app.signals.poller import StreamPoller
+    from revoker.app.signals.receiver import SignalReceiver
 
 __all__ = ["ServiceState"]
 
@@ -37,6 +44,9 @@ class ServiceState:
     metrics: ServiceMetrics
     api: HttpApi
     clock: Clock
+    #: The console's signal sources (``console.signals.SignalSource``): SSF pushes and polls.
+    signal_sources: tuple[Any, ...] = ()
+    pollers: list[StreamPoller] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -53,18 +63,21 @@ class ServiceState:
         return cls.around(revoker)
 
     @classmethod
-    def assemble(cls, settings: Settings, authorizer: Authorizer) -> ServiceState:
-        """A state around an authorizer that already has its registry (tests)."""
+    def assemble(
+        cls, settings: Settings, authorizer: Authorizer, *, ssf_fetcher: JwksFetcher | None = None
+    ) -> ServiceState:
+        """A state around an authorizer that already has its registry (tests); the
+        transmitters' keys through ``ssf_fetcher`` when given."""
         registry = authorizer.registry
         if registry is None:
             raise ValueError("the service needs an authorizer with a registry")
         revoker = Revoker(
             settings=settings, registry=registry, authorizer=authorizer, clock=authorizer.clock
         )
-        return cls.around(revoker)
+        return cls.around(revoker, ssf_fetcher=ssf_fetcher)
 
     @classmethod
-    def around(cls, revoker: Revoker) -> ServiceState:
+    def around(cls, revoker: Revoker, *, ssf_fetcher: JwksFetcher | None = None) -> ServiceState:
         settings = revoker.settings
         metrics = ServiceMetrics()
         metrics.watch(revoker.registry, revoker.verifier)
@@ -75,6 +88,18 @@ class ServiceState:
             realm=settings.realm,
             on_failure=metrics.credential_failure,
         )
+        sources: tuple[Any, ...] = ()
+        if settings.ssf_enabled:
+            from revoker.service.signal_sources import ssf_sources  # noqa: PLC0415
+
+            if ssf_fetcher is not None:
+                from revoker.app.signals.receiver import SignalReceiver  # noqa: PLC0415
+
+                operations = revoker.operations
+                operations.install_signals(ssf=SignalReceiver(operations, fetcher=ssf_fetcher))
+            receiver = revoker.operations.ssf()  # misconfigured: fails here, before binding
+            metrics.watch_signals(receiver.health, receiver.verifier)
+            sources = ssf_sources(receiver)
         return cls(
             settings=settings,
             revoker=revoker,
@@ -82,6 +107,7 @@ class ServiceState:
             metrics=metrics,
             api=HttpApi(revoker.operations, access),
             clock=revoker.clock,
+            signal_sources=sources,
         )
 
     @property
@@ -92,11 +118,34 @@ class ServiceState:
     def registry(self) -> Registry:
         return self.revoker.registry
 
+    @property
+    def ssf(self) -> SignalReceiver | None:
+        """The Shared Signals receiver, when a transmitter is trusted."""
+        return self.revoker.operations.ssf() if self.settings.ssf_enabled else None
+
     def start(self) -> None:
-        """Agree and sync with the store, follow it, fetch every issuer's keys."""
+        """Agree and sync with the store, follow it, fetch every issuer's and transmitter's
+        keys, start polling the poll streams."""
         self.revoker.start()
         if not self.access.credentials.admin_enabled:
             log.warning("the admin API is disabled: no admin token (--admin-token) is configured")
+        if self.settings.gtr_enabled:
+            self.revoker.operations.gtr().warm()
+        receiver = self.ssf
+        if receiver is not None:
+            from revoker.app.signals.poller import start_pollers  # noqa: PLC0415
+
+            receiver.warm()
+            self.pollers = start_pollers(
+                receiver,
+                token=self.settings.ssf_transmitter_token,
+                interval_seconds=self.settings.ssf_poll_interval_seconds,
+            )
 
     def close(self) -> None:
+        pollers, self.pollers = self.pollers, []
+        for poller in pollers:
+            poller.stop()
+        if self.settings.ssf_enabled or self.settings.gtr_enabled:
+            self.revoker.operations.close_signals()
         self.revoker.close()

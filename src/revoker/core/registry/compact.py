@@ -414,7 +414,7 @@ class CompactIndex:
         self, claims: Mapping[str, Any], header: Mapping[str, Any], raw: str
     ) -> Rule | None:
         """The first active rule that revokes this token (as ``index.match_index``)."""
-        kb, km, tb, tm, fb, fm, sb, sm, ub, um, cb, cm, ib, im = self.probe
+        kb, km, tb, tm, fb, fm, sb, sm, ub, um, cb, cm, ib, im, eb, em = self.probe
         bit = _BITS
         try:
             iss = claims.get("iss")
@@ -447,13 +447,22 @@ class CompactIndex:
                 p = hash(v) & sm
                 if sb[p >> 3] & bit[p & 7] and (rule := self._find(3, v, iss)):
                     return rule
-            if ub is not None or cb is not None or ib is not None:
+            if ub is not None or cb is not None or ib is not None or eb is not None:
                 iat = claims.get("iat")
                 if ub is not None:
                     v = claims.get("sub")
                     p = hash(v) & um
                     if ub[p >> 3] & bit[p & 7] and (rule := self._find(4, v, iss, iat, cut=True)):
                         return rule
+                if eb is not None:
+                    v = claims.get("email")
+                    if v.__class__ is str:  # as rules.normal_email: rules hold it in lower case
+                        v = v.lower()
+                        p = hash(v) & em
+                        if eb[p >> 3] & bit[p & 7] and (
+                            rule := self._find(7, v, iss, iat, cut=True)
+                        ):
+                            return rule
                 if cb is not None:
                     v = claims.get("client_id")
                     if v is None:

@@ -68,6 +68,7 @@ ORDER = (
     RuleKind.SUBJECT,
     RuleKind.CLIENT,
     RuleKind.ISSUER,
+    RuleKind.EMAIL,
 )
 # The kind's plain string (one object per kind) -> its dict's position in the index.
 _KIND_TEXT = {kind.value: kind.value for kind in RuleKind}
@@ -327,16 +328,23 @@ def _cut(slot: Slot, iss: Any, iat: Any) -> Rule | None:
     return None
 
 
-def match_cutoffs(
+def match_cutoffs(  # noqa: PLR0917 -- the hot path's indexes, positional for speed
     claims: Mapping[str, Any],
     iss: Any,
     subject_ix: Values,
     client_ix: Values,
     issuer_ix: Values,
+    email_ix: Values,
 ) -> Rule | None:
     iat = claims.get("iat")
     if subject_ix:
         entries = subject_ix.get(claims.get("sub"))
+        if entries and (rule := _cut(entries, iss, iat)):
+            return rule
+    if email_ix:
+        email = claims.get("email")
+        # As rules.normal_email: rules hold the address in lower case.
+        entries = email_ix.get(email.lower()) if email.__class__ is str else None
         if entries and (rule := _cut(entries, iss, iat)):
             return rule
     if client_ix:
@@ -361,12 +369,12 @@ def match_index(
     index: Index, claims: Mapping[str, Any], header: Mapping[str, Any], raw: str
 ) -> Rule | None:
     """The first rule in ``index`` that revokes this token, checking key, token, family,
-    session, subject, client, then issuer rules; None when nothing does.
+    session, subject, email, client, then issuer rules; None when nothing does.
 
     The reference for matching: ``compact.CompactIndex.match`` gives the same answer
     for the same rules (a property test holds it to that).
     """
-    key_ix, token_ix, family_ix, session_ix, subject_ix, client_ix, issuer_ix = index
+    key_ix, token_ix, family_ix, session_ix, subject_ix, client_ix, issuer_ix, email_ix = index
     try:
         iss = claims.get("iss")
         if key_ix:
@@ -395,8 +403,8 @@ def match_index(
             entries = session_ix.get(claims.get("sid"))
             if entries and (rule := scoped(entries, iss)):
                 return rule
-        if subject_ix or client_ix or issuer_ix:
-            return match_cutoffs(claims, iss, subject_ix, client_ix, issuer_ix)
+        if subject_ix or client_ix or issuer_ix or email_ix:
+            return match_cutoffs(claims, iss, subject_ix, client_ix, issuer_ix, email_ix)
     except TypeError:
         # An unhashable or non-numeric claim: retry with only well-typed claims.
         return match_index(index, plain_claims(claims), plain_header(header), raw)

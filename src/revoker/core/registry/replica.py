@@ -114,7 +114,7 @@ class Replica:
 
     def match(self, claims: Mapping[str, Any], header: Mapping[str, Any], raw: str) -> Rule | None:
         """The first active rule that revokes this token, checking key, token, family,
-        session, subject, client, then issuer rules; None when nothing does."""
+        session, subject, email, client, then issuer rules; None when nothing does."""
         return self._rules.match(claims, header, raw)
 
     # -- keeping in step ----------------------------------------------------

@@ -1,10 +1,13 @@
 """Revocation rules: what a rule is, how it is checked, and how long it must live.
 
 A rule names one value of one kind (a ``jti``, an ``origin_jti``, a ``sid``, a
-``sub``, a client, a signing ``kid`` or an issuer), optionally scoped to one
-issuer. The cut-off kinds (subject, client, issuer) revoke only tokens issued
-at or before their ``cutoff``. ``expires_at`` is the moment no token the rule
-could match is still alive, so expired rules can be dropped everywhere.
+``sub``, an ``email``, a client, a signing ``kid`` or an issuer), optionally scoped
+to one issuer. The cut-off kinds (subject, email, client, issuer) revoke only tokens
+issued at or before their ``cutoff``. An email rule's value is the address in lower
+case (``normal_email``), and a token's ``email`` claim is compared in lower case too:
+providers differ in how they case an address, and a revocation must not miss one.
+``expires_at`` is the moment no token the rule could match is still alive, so expired
+rules can be dropped everywhere.
 
 Rules hold values, never whole tokens: a token without a ``jti`` is revoked by
 its SHA-256, and a value shaped like a compact JWS is refused.
@@ -38,6 +41,7 @@ __all__ = [
     "StoredRow",
     "default_expires_at",
     "new_rule",
+    "normal_email",
     "rule_from_row",
     "self_revocation",
     "signed_part_sha256",
@@ -62,13 +66,21 @@ class RuleKind(StrEnum):
     FAMILY = "family"
     SESSION = "session"
     SUBJECT = "subject"
+    EMAIL = "email"
     CLIENT = "client"
     KEY = "key"
     ISSUER = "issuer"
 
 
 #: Kinds that revoke only tokens issued at or before the rule's ``cutoff``.
-CUTOFF_KINDS: frozenset[RuleKind] = frozenset({RuleKind.SUBJECT, RuleKind.CLIENT, RuleKind.ISSUER})
+CUTOFF_KINDS: frozenset[RuleKind] = frozenset(
+    {RuleKind.SUBJECT, RuleKind.EMAIL, RuleKind.CLIENT, RuleKind.ISSUER}
+)
+
+
+def normal_email(address: str) -> str:
+    """An ``email`` as email rules hold it and match it: in lower case (``str.lower``)."""
+    return address.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +197,8 @@ class Rule:
             _check_text("issuer", self.issuer, limit=MAX_VALUE_LENGTH)
         if self.kind is RuleKind.ISSUER and self.issuer not in (None, self.value):
             raise InvalidRule("an issuer rule's scope must be empty or its own value")
+        if self.kind is RuleKind.EMAIL and self.value != normal_email(self.value):
+            raise InvalidRule("an email rule holds the address in lower case")
         if (self.cutoff is None) == (self.kind in CUTOFF_KINDS):
             need = "needs" if self.kind in CUTOFF_KINDS else "takes no"
             raise InvalidRule(f"a {self.kind} rule {need} cutoff")
@@ -253,6 +267,7 @@ _DESCRIPTIONS = {
     RuleKind.FAMILY: "every token of the sign-in {value} (origin_jti)",
     RuleKind.SESSION: "every token of the session {value} (sid)",
     RuleKind.SUBJECT: "every token of subject {value}",
+    RuleKind.EMAIL: "every token carrying the email {value}",
     RuleKind.CLIENT: "every token of client {value}",
     RuleKind.KEY: "every token signed with key {value}",
     RuleKind.ISSUER: "every token of issuer {value}",
@@ -340,6 +355,8 @@ def new_rule(
         kinds = ", ".join(k.value for k in RuleKind)
         raise InvalidRule(f"unknown rule kind {kind!r}: expected one of {kinds}") from None
     now = _finite("now", now)
+    if rule_kind is RuleKind.EMAIL and isinstance(value, str):
+        value = normal_email(value)
     if rule_kind in CUTOFF_KINDS and cutoff is None:
         cutoff = now
     if cutoff is not None:

@@ -24,6 +24,7 @@ _COLOURS = {
     "revoked_family": "#dd6b20",
     "revoked_session": "#d69e2e",
     "revoked_subject": "#c53030",
+    "revoked_email": "#9b2c2c",
     "revoked_client": "#b83280",
     "revoked_key": "#805ad5",
     "revoked_issuer": "#742a2a",

@@ -31,7 +31,7 @@ _ACTIVE = "(expires_at IS NULL OR expires_at > %(now)s::float8)"
 _KIND_DIGITS = " ".join(
     f"WHEN '{kind}' THEN '{code}'"
     for code, kind in enumerate(
-        ("key", "token", "family", "session", "subject", "client", "issuer")
+        ("key", "token", "family", "session", "subject", "client", "issuer", "email")
     )
 )
 _C_COLUMNS = ", ".join(f"c.{name}" for name in COLUMNS.split(", "))

@@ -40,7 +40,7 @@ __all__ = [
 BUCKETS = 1024
 _NONE_BITS = "7ff8000000000000"  # NaN: a missing cutoff or expires_at
 _KIND_DIGIT = {kind: str(code) for code, kind in enumerate(
-    ("key", "token", "family", "session", "subject", "client", "issuer"))}  # fmt: skip
+    ("key", "token", "family", "session", "subject", "client", "issuer", "email"))}  # fmt: skip
 
 #: ARGV: nonce, channel, max_changes, max_audit, then per rule: id, expires_at ('' = never),
 #: expires_at in ms, rule JSON, created_at, actor, reason, snapshot record. KEYS: the six
