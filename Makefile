@@ -53,6 +53,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/replica_memory.py
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/inapp.py
+	$(BIN)/python benchmarks/ssf_push.py
+	$(BIN)/python benchmarks/aws_close.py
 
 fuzz: $(STAMP)
 	mkdir -p fuzz/corpus/tokens fuzz/corpus/verify fuzz/artifacts
