@@ -14,6 +14,7 @@ from service_support import ADMIN, T0, Serve, SwitchableStore, bearer, make_stat
 from revoker.core.registry import RuleKind
 from revoker.core.signing import generate_key
 from revoker.service.app import build_app
+from revoker.service.console.signals import signal_cards
 from revoker.service.state import ServiceState
 from revoker.testing import FrozenClock, TokenFactory
 
@@ -181,3 +182,22 @@ def test_with_no_audience_check_it_is_off_unless_its_audience_is_named(
     named = make_state(factory, audience=None, backchannel_logout_audience=(factory.client_id,))
     with serve(build_app(named)) as client:
         assert logout(client, factory.logout_token()).status_code == 200
+
+
+def test_the_console_card_tells_what_logout_tokens_did(
+    client: httpx.Client, factory: TokenFactory, state: ServiceState
+) -> None:
+    """The overview's back-channel logout card: on, then the last outcome and the counts."""
+    cards = {card.kind: card for card in signal_cards(state.signal_sources)}
+    ((name, status),) = cards["backchannel_logout"].sources
+    assert (name, status.healthy, status.detail) == (
+        "POST /backchannel-logout", True, "on; no logout token yet"
+    )  # fmt: skip
+    token = factory.logout_token()
+    assert logout(client, token).status_code == 200
+    assert logout(client, token).status_code == 200  # a replay
+    assert logout(client, "garbage").status_code == 400
+    cards = {card.kind: card for card in signal_cards(state.signal_sources)}
+    ((_, status),) = cards["backchannel_logout"].sources
+    assert not status.healthy  # the last one was refused
+    assert status.detail.endswith("(refused); 1 applied, 1 refused, 1 replay")

@@ -22,6 +22,8 @@ the console's chart of decisions over the last minutes.
 from __future__ import annotations
 
 import math
+import threading
+import time
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -222,6 +224,8 @@ class ServiceMetrics:
             ("reason",),
             registry=self.registry,
         )
+        self._signal_lock = threading.Lock()
+        self._signal_tally: dict[tuple[str, str], tuple[int, float]] = {}
         # Every reason up front, so a scrape shows each at 0 before it first happens.
         self._decisions = {endpoint: dict.fromkeys(REASONS, 0) for endpoint in ENDPOINTS}
         self._decisions["auth"][MISSING_TOKEN] = 0
@@ -252,6 +256,14 @@ class ServiceMetrics:
     def signal(self, source: str, outcome: str) -> None:
         self.signals.labels(source, outcome).inc()
         self.last_signal.labels(source, outcome).set_to_current_time()
+        with self._signal_lock:
+            count, _ = self._signal_tally.get((source, outcome), (0, 0.0))
+            self._signal_tally[(source, outcome)] = (count + 1, time.time())
+
+    def signal_tally(self, source: str) -> dict[str, tuple[int, float]]:
+        """``outcome -> (count, epoch seconds of the last)`` for one source (the console)."""
+        with self._signal_lock:
+            return {o: v for (s, o), v in self._signal_tally.items() if s == source}
 
     def credential_failure(self, endpoint: str) -> None:
         self.credential_failures.labels(endpoint).inc()

@@ -1,9 +1,11 @@
-"""The console's signal sources (``console.signals.SignalSource``) for Shared Signals: one per
-transmitter's push deliveries and one per poll stream, each reading the receiver's live
-health (``app.signals.health``) whenever the console asks."""
+"""The console's signal sources (``console.signals.SignalSource``): back-channel logout, read
+from the service's signal tally; and for Shared Signals one per transmitter's push deliveries
+and one per poll stream, each reading the receiver's live health (``app.signals.health``)
+whenever the console asks."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -11,8 +13,34 @@ from revoker.service.console.signals import SignalStatus
 
 if TYPE_CHECKING:
     from revoker.app.signals.receiver import SignalReceiver
+    from revoker.service.metrics import ServiceMetrics
 
-__all__ = ["SsfSource", "ssf_sources"]
+__all__ = ["BackchannelLogoutSource", "SsfSource", "ssf_sources"]
+
+
+@dataclass(frozen=True, slots=True)
+class BackchannelLogoutSource:
+    """``POST /backchannel-logout``: healthy unless the last logout tokens were all refused."""
+
+    metrics: ServiceMetrics
+
+    @property
+    def kind(self) -> str:
+        return "backchannel_logout"
+
+    @property
+    def name(self) -> str:
+        return "POST /backchannel-logout"
+
+    def status(self) -> SignalStatus:
+        tally = self.metrics.signal_tally("backchannel_logout")
+        if not tally:
+            return SignalStatus(True, "on; no logout token yet")
+        counts = ", ".join(f"{count} {outcome}" for outcome, (count, _) in sorted(tally.items()))
+        last_outcome, (_, last_at) = max(tally.items(), key=lambda item: item[1][1])
+        ago = max(0, round(time.time() - last_at))
+        healthy = last_outcome != "refused"
+        return SignalStatus(healthy, f"last logout token {ago} s ago ({last_outcome}); {counts}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,6 +89,10 @@ class ServiceState:
             on_failure=metrics.credential_failure,
         )
         sources: tuple[Any, ...] = ()
+        if settings.backchannel_logout_off_because() is None:
+            from revoker.service.signal_sources import BackchannelLogoutSource  # noqa: PLC0415
+
+            sources = (BackchannelLogoutSource(metrics),)
         if settings.ssf_enabled:
             from revoker.service.signal_sources import ssf_sources  # noqa: PLC0415
 
@@ -99,7 +103,7 @@ class ServiceState:
                 operations.install_signals(ssf=SignalReceiver(operations, fetcher=ssf_fetcher))
             receiver = revoker.operations.ssf()  # misconfigured: fails here, before binding
             metrics.watch_signals(receiver.health, receiver.verifier)
-            sources = ssf_sources(receiver)
+            sources = (*sources, *ssf_sources(receiver))
         return cls(
             settings=settings,
             revoker=revoker,
