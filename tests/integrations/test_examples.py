@@ -131,11 +131,18 @@ def _python_blocks(markdown: str, heading: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
 
 
-def test_the_docs_in_your_app_code_is_the_fastapi_example() -> None:
-    """docs/integrations.md's "In your app" code (for the README) is the FastAPI example,
-    character for character, so the code a reader copies is the code that runs above."""
+def test_the_docs_in_your_app_code_is_each_frameworks_example() -> None:
+    """docs/integrations.md's "In your app" code (for the README) is, per framework, the
+    example the tests above run, character for character: the code a reader copies runs."""
     blocks = _python_blocks((REPO / "docs" / "integrations.md").read_text(), "In your app")
-    assert blocks == [(EXAMPLES / "fastapi" / "fastapi_app.py").read_text()]
+    examples = [
+        "fastapi/fastapi_app.py",
+        "starlette/starlette_app.py",
+        "flask/flask_app.py",
+        "django/example_project/settings.py",
+        "django/example_project/views.py",
+    ]
+    assert blocks == [(EXAMPLES / path).read_text() for path in examples]
 
 
 def test_the_readme_in_your_app_section_is_the_docs_section() -> None:
