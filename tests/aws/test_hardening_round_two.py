@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from revoker.app.compose import Revoker
@@ -90,6 +91,52 @@ def test_revoke_token_is_called_once_for_the_rule_the_request_created(
         assert answer["statusCode"] == 200
     assert cognito.calls.count("revoke_token") == 1
     assert len(passthrough_runtime.registry.rules()) == 1
+
+
+def test_a_family_whose_refresh_token_cognito_revoked_is_denied_for_one_token_lifetime(
+    passthrough_runtime: Runtime, factory: TokenFactory, cognito: RecordingClient
+) -> None:
+    """RevokeToken runs before the family rule is written; once Cognito has revoked the
+    refresh token no new token comes from the family, so its rule lives one maximum token
+    lifetime (plus the prune margin), not the 30-day family lifetime."""
+    token = factory.access_token(origin_jti="sign-in-1")
+    answer = revoke(passthrough_runtime, token=token, refresh_token="the-refresh-token")
+    assert answer["statusCode"] == 200
+    assert cognito.calls.count("revoke_token") == 1
+    (rule,) = passthrough_runtime.registry.rules()
+    limits = passthrough_runtime.registry.limits
+    assert (rule.kind, rule.value) == (RuleKind.FAMILY, "sign-in-1")
+    assert rule.expires_at == factory.clock() + limits.max_token_lifetime_seconds + 300
+
+
+class RefusingCognito(RecordingClient):
+    """Cognito refusing RevokeToken (an unknown or foreign refresh token)."""
+
+    def revoke_token(self, **_request: Any) -> dict[str, Any]:
+        self.calls.append("revoke_token")
+        error = {"Error": {"Code": "UnauthorizedException", "Message": "not this client's"}}
+        raise ClientError(error, "RevokeToken")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("why", ["cognito refused", "turned off", "no refresh token"])
+def test_a_family_rule_keeps_the_family_lifetime_unless_the_issuer_revoked_it(
+    make_runtime: Callable[..., Runtime], factory: TokenFactory, why: str
+) -> None:
+    """Without Cognito's word that the refresh token is dead (it refused, no refresh token
+    was given, or short rules are off), the family may still mint tokens: 30 days."""
+    cognito = RefusingCognito() if why == "cognito refused" else RecordingClient()
+    short = "false" if why == "turned off" else "true"
+    runtime = make_runtime(
+        AwsClients(ready={"cognito-idp": cognito}),
+        REVOKER_PASSTHROUGH_COGNITO="true",
+        REVOKER_SHORT_RULES_WHEN_ISSUER_REVOKED=short,
+        REVOKER_REGION="us-east-1",
+    )
+    form = {} if why == "no refresh token" else {"refresh_token": "the-refresh-token"}
+    assert revoke(runtime, token=factory.access_token(), **form)["statusCode"] == 200
+    (rule,) = runtime.registry.rules()
+    family_lifetime = runtime.registry.limits.family_lifetime_seconds
+    assert rule.expires_at == factory.clock() + family_lifetime + 300
 
 
 def test_a_short_admin_token_is_refused_at_start(

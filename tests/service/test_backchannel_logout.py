@@ -61,6 +61,34 @@ def test_a_sub_without_sid_is_a_subject_cut_off_at_the_tokens_iat(
     assert client.get("/auth", headers=bearer(after)).status_code == 200
 
 
+def test_an_ended_session_is_denied_for_one_token_lifetime_not_the_family_lifetime(
+    client: httpx.Client, factory: TokenFactory, clock: FrozenClock, state: ServiceState
+) -> None:
+    """The provider ended the session and mints no new token of it, so the rule need outlive
+    only the tokens issued up to the logout: one maximum token lifetime (plus the margin)."""
+    issued = factory.access_token(sid="session-1", exp=int(clock()) + 86_000)
+    clock.advance(60)
+    assert logout(client, factory.logout_token(sid="session-1")).status_code == 200
+    (rule,) = state.registry.rules()
+    limits = state.registry.limits
+    assert rule.expires_at == clock() + limits.max_token_lifetime_seconds + 300
+    assert rule.expires_at < clock() + limits.family_lifetime_seconds
+    clock.advance(85_000)  # the last token of the session still lives, and is still denied
+    state.registry.sync()
+    assert client.get("/auth", headers=bearer(issued)).json()["reason"] == "revoked_session"
+
+
+def test_the_family_lifetime_is_kept_when_short_rules_are_turned_off(
+    factory: TokenFactory, serve: Serve
+) -> None:
+    """short_rules_when_issuer_revoked=false: for providers whose session outlives a logout."""
+    state = make_state(factory, short_rules_when_issuer_revoked=False)
+    with serve(build_app(state)) as client:
+        assert logout(client, factory.logout_token(sid="session-1")).status_code == 200
+        (rule,) = state.registry.rules()
+    assert rule.expires_at == factory.clock() + state.registry.limits.family_lifetime_seconds + 300
+
+
 def test_a_replayed_logout_token_is_200_and_creates_nothing_twice(
     client: httpx.Client, factory: TokenFactory, state: ServiceState
 ) -> None:

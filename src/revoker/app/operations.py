@@ -44,7 +44,8 @@ from revoker.core.errors import (
     UnsupportedMediaType,
 )
 from revoker.core.registry import Rule, RuleFilter, RuleKind
-from revoker.core.registry.rules import storable_text
+from revoker.core.registry.registry import deterministic_rule_id
+from revoker.core.registry.rules import issuer_ended_expires_at, self_revocation, storable_text
 from revoker.core.tokens import token_fingerprint
 
 if TYPE_CHECKING:
@@ -99,6 +100,8 @@ class RuleEvent:
 
 #: Called after a rule is durably created; best effort (a failure is logged, not raised).
 RuleHook = Callable[[Rule, RuleEvent], object]
+#: Revokes a refresh token at its issuer, (refresh token, client id) -> the issuer did.
+IssuerRevoker = Callable[[str, str], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +176,7 @@ class Operations:
     def __init__(self, revoker: Revoker) -> None:
         self._revoker = revoker
         self._hooks: list[RuleHook] = []
+        self._issuer_revoker: IssuerRevoker | None = None
         self._signals_lock = threading.Lock()
         self._ssf: SignalReceiver | None = None
         self._gtr: GlobalTokenRevocation | None = None
@@ -184,6 +188,12 @@ class Operations:
     def add_rule_hook(self, hook: RuleHook) -> None:
         """Run ``hook(rule, event)`` after every rule created through these operations."""
         self._hooks.append(hook)
+
+    def set_issuer_revoker(self, revoke: IssuerRevoker) -> None:
+        """Revoke the caller's refresh token at the issuer *before* its family rule is
+        written (pass-through), so that the rule, once the issuer confirms, need live one
+        token lifetime only (``short_rules_when_issuer_revoked``)."""
+        self._issuer_revoker = revoke
 
     # -- checks -------------------------------------------------------------------
 
@@ -254,13 +264,16 @@ class Operations:
             return RevokeOutcome(None, refused=exc.reason)
         who = actor(verified) if callable(actor) else actor
         who = storable_text(who)[:256]  # a sub may hold what no store keeps
-        rule, created = authorizer.revoke_verified(verified, actor=who, reason=reason)
+        event = event or RuleEvent("self")
+        if event.client_id is None:  # the client the token was issued to
+            client = verified.claims.get("client_id") or verified.claims.get("aud")
+            if isinstance(client, str):
+                event = dataclasses.replace(event, client_id=client)
+        expires_at, event = self._end_sign_in_at_issuer(verified, event)
+        rule, created = authorizer.revoke_verified(
+            verified, actor=who, reason=reason, expires_at=expires_at
+        )
         if created:
-            event = event or RuleEvent("self")
-            if event.client_id is None:  # the client the token was issued to
-                client = verified.claims.get("client_id") or verified.claims.get("aud")
-                if isinstance(client, str):
-                    event = dataclasses.replace(event, client_id=client)
             self.rule_created(rule, event, token=token)
         else:
             log.info(
@@ -268,6 +281,31 @@ class Operations:
                 extra=fields(rule=rule.id, kind=str(rule.kind), token=token_fingerprint(token)),
             )
         return RevokeOutcome(rule, created=created, verified=verified)
+
+    def _end_sign_in_at_issuer(
+        self, verified: VerifiedToken, event: RuleEvent
+    ) -> tuple[float | None, RuleEvent]:
+        """For a new family rule with the caller's refresh token: revoke that at the issuer
+        first. Once the issuer has, it mints no new token of the family, so the rule may
+        expire one token lifetime from now; else (or when the rule exists, or the issuer
+        refused) the family lifetime. The event goes on without the refresh token, so no
+        hook hands it to the issuer twice."""
+        refresh, client, revoke = event.refresh_token, event.client_id, self._issuer_revoker
+        if refresh is None or client is None or revoke is None:
+            return None, event
+        registry = self._revoker.registry
+        kind, value, _ = self_revocation(verified, registry.limits)
+        if kind is not RuleKind.FAMILY:
+            return None, event
+        existing = registry.get(deterministic_rule_id(kind, value, verified.issuer, "self"))
+        now = registry.clock()
+        if existing is not None and (existing.expires_at is None or existing.expires_at > now):
+            return None, event  # revoked before: once in its effect on the issuer
+        event = dataclasses.replace(event, refresh_token=None)
+        short = self._revoker.settings.short_rules_when_issuer_revoked
+        if not revoke(refresh, client) or not short:
+            return None, event
+        return issuer_ended_expires_at(now, registry.limits), event
 
     # -- rules ----------------------------------------------------------------------
 
@@ -409,11 +447,17 @@ class Operations:
         # One rule per session (any number of logouts of it), one per subject logout event.
         actor = logout.iss[:256]
         if logout.sid is not None:
+            # The issuer ended the session: it mints no new token of it (§2.7), so the
+            # rule need outlive only the tokens issued before now.
+            short = settings.short_rules_when_issuer_revoked
             rule, created = registry.ensure(
                 RuleKind.SESSION,
                 logout.sid,
                 tag="bcl",
                 issuer=logout.iss,
+                expires_at=issuer_ended_expires_at(registry.clock(), registry.limits)
+                if short
+                else None,
                 reason="OIDC back-channel logout (sid)",
                 actor=actor,
             )

@@ -421,6 +421,14 @@ class Settings:
         group="registry",
         flag="--family-lifetime",
     )
+    short_rules_when_issuer_revoked: bool = setting(
+        True,
+        help="When the issuer itself has ended a sign-in (a back-channel logout, Cognito "
+        "RevokeToken by pass-through), its session or family rule lives one maximum token "
+        "lifetime, not the family lifetime: no new token can come from it.",
+        parser=Flag(),
+        group="registry",
+    )
     # -- service ----------------------------------------------------------------
     host: str = setting(
         "127.0.0.1",

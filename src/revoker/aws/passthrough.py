@@ -6,10 +6,13 @@ function, ``revoker serve`` or ``revoker revoke --store dynamodb://…``. Every
 call is best effort: the rule is already durable when these run, so a failure
 is logged, never raised.
 
-- a family rule this request created, with the caller's refresh token supplied →
+- a family rule this request creates, with the caller's refresh token supplied →
   Cognito ``RevokeToken`` (the refresh token stops minting tokens; Cognito alone
   would still leave the ID token accepted by API Gateway, which the family rule
-  now covers).
+  covers). ``install`` makes this call *before* the rule is written
+  (``Operations.set_issuer_revoker``): once Cognito has revoked the refresh token,
+  the family mints no new token, so its rule lives one maximum token lifetime
+  instead of the family lifetime (``short_rules_when_issuer_revoked``).
 - a subject rule an admin created (the admin API or the CLI) →
   ``AdminUserGlobalSignOut`` (the username is looked up by sub). Never for a
   self-revocation: a token proves only its own family or itself, and a stolen,
@@ -201,6 +204,10 @@ def install(revoker: Revoker, *, clients: AwsClients | None = None) -> PassThrou
         settings, clients=clients or AwsClients(region=settings.region), clock=revoker.clock
     )
     revoker.operations.add_rule_hook(passthrough)
+    if settings.passthrough_cognito:
+        # Before the family rule is written, so that a rule whose refresh token Cognito
+        # revoked lives one token lifetime, not the family lifetime.
+        revoker.operations.set_issuer_revoker(passthrough.revoke_refresh_token)
     return passthrough
 
 

@@ -176,13 +176,20 @@ class Authorizer:
         return self.revoke_verified(verified, actor=actor, reason=reason)[0]
 
     def revoke_verified(
-        self, verified: VerifiedToken, *, actor: str, reason: str = ""
+        self,
+        verified: VerifiedToken,
+        *,
+        actor: str,
+        reason: str = "",
+        expires_at: float | None = None,
     ) -> tuple[Rule, bool]:
-        """``revoke_token`` for a token already verified; the rule and whether it is new."""
+        """``revoke_token`` for a token already verified; the rule and whether it is new.
+        ``expires_at`` shortens a family rule whose sign-in the issuer has ended."""
         from revoker.core.registry.rules import self_revocation  # noqa: PLC0415 - optional
 
         registry = self._require_registry()
-        kind, value, expires_at = self_revocation(verified, registry.limits)
+        kind, value, default_expiry = self_revocation(verified, registry.limits)
+        expires_at = expires_at if expires_at is not None else default_expiry
         return registry.ensure(
             kind,
             value,

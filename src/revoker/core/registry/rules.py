@@ -40,6 +40,7 @@ __all__ = [
     "RuleNotFound",
     "StoredRow",
     "default_expires_at",
+    "issuer_ended_expires_at",
     "new_rule",
     "normal_email",
     "rule_from_row",
@@ -99,6 +100,13 @@ class RegistryLimits:
                 raise InvalidRule(f"{name} must be positive and finite")
         if not 0 <= self.prune_margin_seconds < math.inf:
             raise InvalidRule("prune_margin_seconds must be zero or more and finite")
+
+
+def issuer_ended_expires_at(now: float, limits: RegistryLimits) -> float:
+    """When a family or session rule may go once its issuer has ended that sign-in: the
+    issuer mints no new token from it, so the last token it matches was issued by ``now``
+    and dies within one maximum token lifetime (plus the prune margin)."""
+    return now + limits.max_token_lifetime_seconds + limits.prune_margin_seconds
 
 
 def default_expires_at(
