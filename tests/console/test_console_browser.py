@@ -201,7 +201,8 @@ def test_revoke_a_user_then_lift_it_end_to_end(
     assert denied.status_code == 401
     assert 'error_description="revoked_subject: ' in denied.headers["www-authenticate"]
 
-    page.click("nav.nav >> text=Rules")
+    with page.expect_navigation():
+        page.click("nav.nav >> text=Rules")
     row = page.locator("table.rules tbody tr", has_text=sub)
     assert row.count() == 1
     assert "console:admin" in row.inner_text()
@@ -225,7 +226,8 @@ def test_revoke_a_user_then_lift_it_end_to_end(
     assert "Lifted:" in page.locator(".flash").inner_text()
     assert _auth(url, token).status_code == 200
 
-    page.click("nav.nav >> text=Audit")
+    with page.expect_navigation():
+        page.click("nav.nav >> text=Audit")
     rows = page.locator("table.audit tbody tr")
     assert rows.count() == 2
     assert "lift" in rows.nth(0).inner_text()
@@ -233,7 +235,8 @@ def test_revoke_a_user_then_lift_it_end_to_end(
     assert "revoke" in rows.nth(1).inner_text()
     assert "console:admin" in rows.nth(1).inner_text()
     shot(page, "audit")
-    page.click("nav.nav >> text=Overview")
+    with page.expect_navigation():
+        page.click("nav.nav >> text=Overview")
     shot(page, "overview")  # now with the revoked_subject decision in the chart
 
 
