@@ -123,17 +123,18 @@ class LocalRedisCluster:
         if binaries is None:
             raise FileNotFoundError("redis-server and redis-cli are needed for a Redis Cluster")
         self._server, self._cli = binaries
-        self._own_root = root is None
-        self.root = Path(tempfile.mkdtemp(prefix="revoker-cluster-")) if root is None else root
+        self._root = root
+        self._count = masters * (1 + replicas)
         self._node_timeout_ms = node_timeout_ms
         self._replicas = replicas
-        ports = _free_ports(masters * (1 + replicas))
-        self.nodes = [ClusterNode(port, self.root / str(port)) for port in ports]
+        self.nodes: list[ClusterNode] = []  # chosen by start()
 
     # -- lifecycle -----------------------------------------------------------
 
     def start(self, timeout_seconds: float = 20.0) -> LocalRedisCluster:
         """Start every node, create the cluster, and wait until it serves every slot."""
+        root = self._root or Path(tempfile.mkdtemp(prefix="revoker-cluster-"))
+        self.nodes = [ClusterNode(port, root / str(port)) for port in _free_ports(self._count)]
         try:
             for node in self.nodes:
                 node.folder.mkdir(parents=True, exist_ok=True)
@@ -165,8 +166,8 @@ class LocalRedisCluster:
         """End every process this cluster started (by PID) and remove its folder."""
         for node in self.nodes:
             self._end(node, signal.SIGTERM)
-        if self._own_root:
-            shutil.rmtree(self.root, ignore_errors=True)
+        if self._root is None and self.nodes:
+            shutil.rmtree(self.nodes[0].folder.parent, ignore_errors=True)
 
     def __enter__(self) -> LocalRedisCluster:
         return self.start()
