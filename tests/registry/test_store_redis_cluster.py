@@ -56,6 +56,14 @@ def test_a_bad_cluster_option_is_a_configuration_error(cluster: LocalRedisCluste
         open_redis_store(f"{cluster.url}?cluster=yes")
 
 
+def test_a_cluster_url_with_another_database_is_a_configuration_error(
+    cluster: LocalRedisCluster,
+) -> None:
+    """A cluster has database 0 only: /1 is refused before any connection."""
+    with pytest.raises(ConfigurationError, match="database 0 only"):
+        open_redis_store(f"{cluster.url[:-2]}/1?cluster=1")
+
+
 def test_every_key_of_a_namespace_lives_on_one_master(
     cluster: LocalRedisCluster, store: RedisStore, prefix: str
 ) -> None:

@@ -106,6 +106,9 @@ def test_a_master_killed_under_load_loses_no_acknowledged_revocation(
     )
     try:
         reader.start()
+        deadline = time.monotonic() + 10
+        while not reader.replica.push_healthy and time.monotonic() < deadline:
+            time.sleep(0.01)  # the listener subscribes on its own thread
         master = cluster.master_of(seq_key)
         with master.client() as on_master:
             assert push_connection_on(on_master, "reader-push")  # it will lose its node too

@@ -132,6 +132,8 @@ class RedisStore:
         retry = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), retries=3)
         try:
             if cluster:
+                if urlsplit(url).path.strip("/") not in ("", "0"):
+                    raise ConfigurationError("a Redis Cluster has database 0 only: use /0")
                 with self._errors("reach the cluster"):  # the client reads the slots at once
                     self._client = _redis_cluster.connect_cluster(
                         url, retry, client_name=self.client_name
