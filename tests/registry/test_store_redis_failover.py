@@ -6,14 +6,14 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
 from backend_redis import URL, drop, new_prefix, require_redis
 from registry_support import T0, make
 
-from redis_cluster_support import LocalRedisCluster, require_cluster_binaries
+from redis_cluster_support import ClusterNode, LocalRedisCluster, require_cluster_binaries
 from revoker.core.errors import StoreError
 from revoker.core.registry import Registry, Rule, open_store
 from revoker.core.registry.stores import _redis_bulk
@@ -67,17 +67,22 @@ class RevocationLoad:
             self._stop.wait(0.003)
 
 
-def wait_until_matched(registry: Registry, jti: str, timeout_seconds: float) -> bool:
+def wait_for(condition: Callable[[], bool], *, timeout_seconds: float) -> bool:
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
-        if registry.match({"jti": jti}, {}, RAW) is not None:
+        if condition():
             return True
         time.sleep(0.01)
     return False
 
 
-def push_connection_on(client: redis.Redis, name: str) -> bool:
-    return any(entry.get("name") == name for entry in client.client_list())
+def push_connection_on(node: ClusterNode, name: str) -> bool:
+    """Whether a connection called ``name`` is open on ``node`` (CLIENT LIST)."""
+    with node.client() as client:
+        try:
+            return any(entry.get("name") == name for entry in client.client_list())
+        except redis.RedisError:
+            return False
 
 
 @pytest.fixture
@@ -106,17 +111,19 @@ def test_a_master_killed_under_load_loses_no_acknowledged_revocation(
     )
     try:
         reader.start()
-        deadline = time.monotonic() + 10
-        while not reader.replica.push_healthy and time.monotonic() < deadline:
-            time.sleep(0.01)  # the listener subscribes on its own thread
+        assert wait_for(lambda: reader.replica.push_healthy, timeout_seconds=10)
         master = cluster.master_of(seq_key)
-        with master.client() as on_master:
-            assert push_connection_on(on_master, "reader-push")  # it will lose its node too
+        assert push_connection_on(master, "reader-push")  # it will lose its node too
         with RevocationLoad(writer) as load:
             load.wait_acknowledged(50)
             cluster.kill(master)
             acknowledged_before_kill = len(load.acknowledged)
             cluster.wait_master(seq_key, not_on=master)
+            # Push moves to a live node while the killed one is still down.
+            assert wait_for(
+                lambda: any(push_connection_on(n, "reader-push") for n in cluster.running()),
+                timeout_seconds=10,
+            )
             cluster.restart(master)  # back as a replica: WAIT 1 can be met again
             cluster.wait_healthy()
             load.wait_acknowledged(acknowledged_before_kill + 50)
@@ -131,9 +138,12 @@ def test_a_master_killed_under_load_loses_no_acknowledged_revocation(
         lost = [rule.value for rule in acknowledged if rule.id not in stored]
         assert not lost, f"{len(lost)} acknowledged revocations lost: {lost[:5]}"
 
+        assert wait_for(lambda: reader.replica.push_healthy, timeout_seconds=10)
         writer.revoke("token", "jti-after-failover")
-        assert wait_until_matched(reader, "jti-after-failover", timeout_seconds=10)
-        assert reader.replica.push_healthy
+        assert wait_for(
+            lambda: reader.match({"jti": "jti-after-failover"}, {}, RAW) is not None,
+            timeout_seconds=10,
+        )
         missed = [r.value for r in acknowledged if reader.match({"jti": r.value}, {}, RAW) is None]
         assert not missed, f"the replica misses {len(missed)}: {missed[:5]}"
     finally:
