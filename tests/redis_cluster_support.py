@@ -44,8 +44,7 @@ _SHARED: list[LocalRedisCluster] = []
 
 def cluster_binaries() -> tuple[str, str] | None:
     """The paths of ``redis-server`` and ``redis-cli``, or None when either is missing."""
-    server = shutil.which("redis-server") or _existing("/usr/bin/redis-server")
-    cli = shutil.which("redis-cli") or _existing("/usr/bin/redis-cli")
+    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
     return (server, cli) if server and cli else None
 
 
@@ -67,10 +66,6 @@ def shared_cluster() -> LocalRedisCluster:
         atexit.register(cluster.stop)
         _SHARED.append(cluster)
     return _SHARED[0]
-
-
-def _existing(path: str) -> str | None:
-    return path if Path(path).is_file() else None
 
 
 @dataclass

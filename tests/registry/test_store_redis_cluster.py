@@ -8,12 +8,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from redis.cluster import RedisCluster
 from registry_support import make
 
-from redis_cluster_support import LocalRedisCluster, shared_cluster
+from redis_cluster_support import LocalRedisCluster, require_cluster_binaries, shared_cluster
 from revoker.core.errors import ConfigurationError, StoreError
 from revoker.core.registry import open_store
 from revoker.core.registry.stores.redis import RedisStore, open_redis_store
@@ -133,3 +134,16 @@ def test_a_cluster_error_never_shows_the_password() -> None:
     with pytest.raises(StoreError) as caught:
         open_redis_store("redis://:hunter2-secret@127.0.0.1:1/0?cluster=1")
     assert "hunter2-secret" not in str(caught.value)
+
+
+def test_missing_redis_server_fails_when_services_are_required(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under REVOKER_REQUIRE_SERVICES=1 (CI) a machine without redis-server fails, not skips."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no redis-server, no redis-cli
+    monkeypatch.setenv("REVOKER_REQUIRE_SERVICES", "1")
+    with pytest.raises(pytest.fail.Exception, match="REVOKER_REQUIRE_SERVICES=1"):
+        require_cluster_binaries()
+    monkeypatch.setenv("REVOKER_REQUIRE_SERVICES", "0")
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        require_cluster_binaries()
