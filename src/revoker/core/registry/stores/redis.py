@@ -5,7 +5,8 @@ TLS). Besides redis-py's own query options (``socket_timeout``, ...) it takes
 ``prefix`` (default ``revoker``), ``client_name`` (default ``revoker``; the
 push connection adds ``-push``, so CLIENT LIST tells them apart),
 ``max_changes`` and ``max_audit`` (entries kept in the change log and the
-audit trail, default 100000 each), ``wait_replicas=N`` and ``wait_aof=1``.
+audit trail, default 100000 each), ``wait_replicas=N``, ``wait_aof=1`` and
+``cluster=1`` (a Redis Cluster, below).
 
 Keys, all under one hash tag, ``{revoker}`` by default::
 
@@ -20,11 +21,13 @@ Keys, all under one hash tag, ``{revoker}`` by default::
     {p}:push         pub/sub channel: each change publishes its seq
     {p}:bucket:<n>   hash id -> compact record, n = CRC32(id) % 1024: the columnar snapshot
 
-Redis Cluster: the one hash tag puts every key in one slot, so each script
-may touch them all and the design runs unchanged on a cluster (PUBLISH reaches
-subscribers on every node). This module connects to one endpoint, though: a
-standalone server, a primary, or a cluster proxy; redis-py's cluster client is
-not wired in yet.
+Redis Cluster (``redis://host:port/0?cluster=1``, the URL naming any one node):
+the one hash tag puts every key of a namespace in one slot, so each script may
+touch them all, and the scripts are the same as on a single server. The price:
+one namespace's keys, writes and memory all live on one shard (a master and its
+replicas); more shards carry more namespaces (prefixes), not more of one.
+redis-py's cluster client carries the reads; writes and their WAIT go to the
+slot's master, and push listens on any live node (see ``_redis_cluster``).
 
 Each write is one Lua script (rule key, seq, change, audit and PUBLISH at
 once), so changes become visible in seq order. A write carries a random nonce
@@ -53,7 +56,7 @@ import json
 import math
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from itertools import starmap
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlsplit
@@ -71,7 +74,7 @@ from revoker.core.registry.store import (
     Change,
     RuleFilter,
 )
-from revoker.core.registry.stores import _redis_bulk, _redis_lua
+from revoker.core.registry.stores import _redis_bulk, _redis_cluster, _redis_lua
 from revoker.core.registry.stores._options import option_int, redact, split_options, valid_name
 from revoker.core.registry.stores._redis_push import PubSubChannel, connect
 
@@ -84,7 +87,7 @@ _PAGE = 10_000
 _BULK = 1_000  # rules per ADD_MANY script: each blocks Redis for a few milliseconds
 _DEFAULT_CAP = 100_000
 _UNSEEN = object()  # no epoch read yet
-_OWN_OPTIONS = ("prefix", "max_changes", "max_audit", "wait_replicas", "wait_aof")
+_OWN_OPTIONS = ("prefix", "max_changes", "max_audit", "wait_replicas", "wait_aof", "cluster")
 
 
 class RedisStore:
@@ -101,9 +104,10 @@ class RedisStore:
         wait_aof: bool = False,
         wait_timeout_seconds: float = 5.0,
         change_retention_seconds: float = DEFAULT_CHANGE_RETENTION_SECONDS,
+        cluster: bool = False,
     ) -> None:
         """``url`` is a redis-py URL without this store's own options (``open_redis_store``
-        takes the full one)."""
+        takes the full one); ``cluster`` seeds redis-py's cluster client from it."""
         if not valid_name(prefix, extra=".-:"):
             raise ConfigurationError("a Redis prefix is 1-64 letters, digits, '_', '.', '-', ':'")
         url, named = split_options(url, ("client_name",))
@@ -122,10 +126,20 @@ class RedisStore:
         self._retention_seconds = change_retention_seconds
         self._closed = False
         self._epoch: object = _UNSEEN
+        self._tip: tuple[int, dict[str, str]] | None = None  # the last change a reader saw
+        self._cluster = cluster
         # Retried writes are safe: each carries a nonce (see _redis_lua).
         retry = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), retries=3)
         try:
-            self._client = connect(url, retry, client_name=self.client_name)
+            if cluster:
+                if urlsplit(url).path.strip("/") not in ("", "0"):
+                    raise ConfigurationError("a Redis Cluster has database 0 only: use /0")
+                with self._errors("reach the cluster"):  # the client reads the slots at once
+                    self._client = _redis_cluster.connect_cluster(
+                        url, retry, client_name=self.client_name
+                    )
+            else:
+                self._client = connect(url, retry, client_name=self.client_name)
         except ValueError as exc:  # redis-py's URL parser; its message never holds the password
             message = redact(" ".join(str(exc).split()), self._secret)
             raise ConfigurationError(f"bad Redis store URL: {message}") from exc
@@ -180,13 +194,18 @@ class RedisStore:
 
     def changes_since(self, seq: int, *, limit: int = 10_000) -> list[Change] | None:
         with self._errors("read the change log"):
-            pipe = self._client.pipeline(transaction=True)  # one consistent view
+            pipe = self._pipeline(transaction=True)  # one consistent view
             pipe.get(self._key("seq"))
             pipe.hmget(self._key("meta"), "trimmed", "epoch")
             pipe.xrange(self._key("changes"), f"{seq + 1}-0", "+", count=max(limit, 1))
-            head, (trimmed, epoch), entries = pipe.execute()
+            pipe.xrange(self._key("changes"), f"{seq}-0", f"{seq}-0")  # the reader's tip
+            head, (trimmed, epoch), entries, tip = pipe.execute()
         if not self._same_epoch(epoch) or seq < int(trimmed or 0) or seq > int(head or 0):
             return None
+        if not self._same_tip(seq, tip, trimmed=int(trimmed or 0)):
+            return None
+        if entries:
+            self._tip = (_entry_seq(entries[-1][0]), entries[-1][1])
         return [
             Change(seq=_entry_seq(entry_id), op=fields["op"], rule=self._load(fields["rule"]))
             for entry_id, fields in entries
@@ -206,10 +225,12 @@ class RedisStore:
         """``snapshot`` as plain rows in ``Rule`` field order, read page by page as the
         caller iterates (a replica loads from it without holding every row at once)."""
         with self._errors("read a snapshot"):
-            pipe = self._client.pipeline(transaction=True)
+            pipe = self._pipeline(transaction=True)
             pipe.get(self._key("seq"))
             pipe.hget(self._key("meta"), "epoch")
-            head, self._epoch = pipe.execute()
+            pipe.xrevrange(self._key("changes"), "+", "-", count=1)
+            head, self._epoch, last = pipe.execute()
+        self._remember_tip(int(head or 0), last)
         return int(head or 0), _redis_bulk.active_rows(self._pages(), now)
 
     def snapshot_columns(self, now: float) -> tuple[int, Columns]:
@@ -228,21 +249,23 @@ class RedisStore:
 
         buckets = [self._key(f"bucket:{n}") for n in range(_redis_bulk.BUCKETS)]
         with self._errors("read a snapshot"):
-            pipe = self._client.pipeline(transaction=True)
+            pipe = self._pipeline(transaction=True)
             pipe.get(self._key("seq"))
             pipe.hget(self._key("meta"), "epoch")
+            pipe.xrevrange(self._key("changes"), "+", "-", count=1)
             pipe.zcard(self._key("rules"))
             for key in buckets:
                 pipe.hlen(key)
-            head, epoch, ordered, *sizes = pipe.execute()
+            head, epoch, last, ordered, *sizes = pipe.execute()
         if sum(map(int, sizes)) < int(ordered):  # rules from before the buckets
             seq, rows = self.snapshot_rows(now)
             return seq, Columns.from_rows(rows)
         self._epoch = epoch
+        self._remember_tip(int(head or 0), last)
         pages: list[list[str]] = []
         with self._errors("read a snapshot"):
             for first in range(0, len(buckets), 32):
-                pipe = self._client.pipeline(transaction=False)
+                pipe = self._pipeline(transaction=False)
                 for key in buckets[first : first + 32]:
                     pipe.hvals(key)
                 pages += pipe.execute()
@@ -288,7 +311,7 @@ class RedisStore:
                 ids = self._client.zrangebyscore(self._key("expiry"), "-inf", repr(now), 0, _PAGE)
                 if not ids:
                     break
-                pipe = self._client.pipeline(transaction=True)
+                pipe = self._pipeline(transaction=True)
                 pipe.delete(*(self._rule_key(rule_id) for rule_id in ids))
                 pipe.zrem(self._key("rules"), *ids)
                 pipe.zrem(self._key("expiry"), *ids)
@@ -305,7 +328,7 @@ class RedisStore:
 
     def claim_setting(self, name: str, value: float) -> float:
         with self._errors("record a setting"):
-            pipe = self._client.pipeline(transaction=True)
+            pipe = self._pipeline(transaction=True)
             pipe.hsetnx(self._key("settings"), name, repr(value))
             pipe.hget(self._key("settings"), name)
             _, stored = pipe.execute()
@@ -318,15 +341,33 @@ class RedisStore:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._client.close()
+            if self._cluster:
+                with suppress(*_redis_cluster.CLUSTER_ERRORS):
+                    _redis_cluster.close_cluster(self._client)
+            else:
+                self._client.close()
 
     def subscribe(self, on_change: Callable[[], None]) -> PushListener:
         """Call ``on_change`` after every change any writer makes (see ``push``)."""
         self._check_open()
         url, channel, name = self._url, self.channel, f"{self.client_name}-push"
-        return PushListener(
-            lambda: PubSubChannel(url, channel, client_name=name), on_change, name="redis"
-        ).start()
+        if not self._cluster:
+            return PushListener(
+                lambda: PubSubChannel(url, channel, client_name=name), on_change, name="redis"
+            ).start()
+        client = self._client
+
+        def any_live_node() -> PubSubChannel:
+            # PUBLISH reaches every node: the first one that answers will do.
+            failure: redis.RedisError = redis.ConnectionError("the cluster has no nodes")
+            for node_url in _redis_cluster.node_urls(client, url, self._key("seq")):
+                try:
+                    return PubSubChannel(node_url, channel, client_name=name)
+                except redis.RedisError as exc:
+                    failure = exc
+            raise failure
+
+        return PushListener(any_live_node, on_change, name="redis").start()
 
     # -- internals ----------------------------------------------------------
 
@@ -343,6 +384,14 @@ class RedisStore:
             raise DuplicateRule("a rule with one of these ids already exists, or is repeated")
         return seq
 
+    def _pipeline(self, *, transaction: bool) -> Any:
+        """A pipeline; in a cluster, one that runs on the slot's master (``_redis_cluster``)."""
+        if self._cluster:
+            return _redis_cluster.SlotPipeline(
+                self._client, self._key("seq"), transaction=transaction
+            )
+        return self._client.pipeline(transaction=transaction)
+
     def _head(self) -> int:
         with self._errors("read the seq"):
             return int(cast("str | None", self._client.get(self._key("seq"))) or 0)
@@ -351,15 +400,22 @@ class RedisStore:
         wait_replicas, wait_aof = self._wait
         keys = [self._rule_key(rule_id), f"{self._tag}:lifted:{rule_id}", *self._shared_keys,
                 self._bucket_key(rule_id)]  # fmt: skip
-        with self._errors(what):
+
+        def run(client: Any) -> list[Any]:
             # Script and WAIT share one connection: WAIT counts that connection's writes.
-            pipe = self._client.pipeline(transaction=False)
+            pipe = client.pipeline(transaction=False)
             script(keys=keys, args=args, client=pipe)
             if wait_aof:
                 pipe.execute_command("WAITAOF", 1, wait_replicas, self._wait_ms)
             elif wait_replicas:
                 pipe.wait(wait_replicas, self._wait_ms)
-            results = pipe.execute()
+            return cast("list[Any]", pipe.execute())
+
+        with self._errors(what):
+            if self._cluster:  # on the slot's master: WAIT must follow the script there
+                results = _redis_cluster.on_slot_master(self._client, keys[0], run)
+            else:
+                results = run(self._client)
         if wait_aof or wait_replicas:
             _check_acknowledged(results[1], wait_replicas=wait_replicas, wait_aof=wait_aof)
         return results[0]
@@ -378,7 +434,7 @@ class RedisStore:
             with self._errors("read rules"):
                 # The page's ids, and its last one's seq alone: redis-py converts scores one
                 # Python call each, a second and a half per million rules.
-                pipe = self._client.pipeline(transaction=True)
+                pipe = self._pipeline(transaction=True)
                 pipe.zrangebyscore(rules, after, "+inf", 0, _PAGE)
                 pipe.zrangebyscore(rules, after, "+inf", _PAGE - 1, 1, withscores=True)
                 ids, last = pipe.execute()
@@ -414,6 +470,26 @@ class RedisStore:
             reason=fields["reason"],
         )
 
+    def _remember_tip(self, head: int, last: list[tuple[str, dict[str, str]]]) -> None:
+        """The change at ``head`` as this reader saw it (None: not in the log)."""
+        if last and _entry_seq(last[0][0]) == head:
+            self._tip = (head, last[0][1])
+        else:
+            self._tip = None
+
+    def _same_tip(self, seq: int, tip: list[tuple[str, dict[str, str]]], *, trimmed: int) -> bool:
+        """Whether the change at ``seq`` is still the one this reader last saw there.
+
+        A failover can lose the newest changes of the old master after a reader read
+        them; the new master then hands their seqs to other rules. Comparing the
+        reader's last change with what the log now holds at its seq tells the two
+        histories apart, and the reader reloads instead of skipping the new rules.
+        """
+        known = self._tip
+        if known is None or known[0] != seq or seq <= trimmed:
+            return True  # nothing to compare with (a fresh store, or a trimmed log)
+        return bool(tip) and tip[0][1] == known[1]
+
     def _same_epoch(self, epoch: str | None) -> bool:
         """Whether the store is the one this reader saw before (a wiped Redis is not)."""
         seen, self._epoch = self._epoch, epoch
@@ -443,7 +519,7 @@ class RedisStore:
         self._check_open()
         try:
             yield
-        except redis.RedisError as exc:
+        except _redis_cluster.CLUSTER_ERRORS as exc:
             message = redact(" ".join(str(exc).split()), self._secret) or type(exc).__name__
             raise StoreError(
                 f"the Redis store at {self._where} could not {what}: {message}"
@@ -460,6 +536,7 @@ def open_redis_store(url: str) -> RedisStore:
         max_audit=option_int(own, "max_audit", _DEFAULT_CAP, low=100),
         wait_replicas=option_int(own, "wait_replicas", 0, low=0),
         wait_aof=bool(option_int(own, "wait_aof", 0, low=0, high=1)),
+        cluster=bool(option_int(own, "cluster", 0, low=0, high=1)),
     )
 
 
