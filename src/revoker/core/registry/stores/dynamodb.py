@@ -149,6 +149,11 @@ class DynamoDBStore:
         self._client_error: type[Exception] = exceptions.ClientError
         self._boto_error: type[Exception] = exceptions.BotoCoreError
 
+    @property
+    def client(self) -> Any:
+        """The boto3 client (a benchmark or a test counts its calls through its events)."""
+        return self._client
+
     # -- writes ---------------------------------------------------------------
 
     def add(self, rule: Rule) -> int:
