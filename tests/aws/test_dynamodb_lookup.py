@@ -360,6 +360,15 @@ def test_prune_unfiles_expired_rules_and_sets_the_count_exact(client: Any) -> No
     assert store.lookup_status() == (True, 1)
 
 
+def test_only_a_tables_first_write_marks_it_ready(client: Any) -> None:
+    """An empty table is not ready (it may be an old one, emptied); its first write by this
+    version marks it, as no rule without a lookup item can be in it."""
+    store = new_table(client)
+    assert store.lookup_status() == (False, 0)
+    store.add(rule("token", "j-1"))
+    assert store.lookup_status() == (True, 1)
+
+
 def test_migrate_files_older_rules_and_marks_the_table_ready(client: Any) -> None:
     """A table written before lookup items (none, and no ready mark): migrate files its rules."""
     store = new_table(client)
@@ -443,6 +452,7 @@ def test_an_unmigrated_table_keeps_the_replica(
     """Rules stored before lookup items would be missed: without migrate's mark, a container
     holds a replica even when told to look up."""
     runtime, store, _ = dynamodb_runtime(REVOKER_REGISTRY_MODE="lookup")
+    store.add(rule("family", "fam-1"))  # the table's first write marks it ready: unmark it
     client.delete_item(
         TableName=store.table, Key={"pk": {"S": "setting"}, "sk": {"S": LOOKUP_READY_SETTING}}
     )

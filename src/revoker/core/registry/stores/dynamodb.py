@@ -28,8 +28,8 @@ The count shards are bumped after each write (outside the transaction, one
 shard at random): an approximate count for deciding the lookup mode without
 reading the rules. ``prune`` and ``migrate`` set it exact again. ``migrate``
 also writes the lookup items of rules stored before they existed, then records
-the setting ``lookup_items``; until that is recorded (``create_table`` records
-it for a new table) no container uses the lookup mode. ``lookup_status`` reads
+the setting ``lookup_items``; until that is recorded (the first write to a new
+table records it too) no container uses the lookup mode. ``lookup_status`` reads
 both with one ``BatchGetItem``.
 
 Why a replica fed by a sequence for a small table, not a ``BatchGetItem`` per
@@ -97,9 +97,10 @@ __all__ = [
 
 logger = logging.getLogger("revoker.registry")
 
-#: The setting recorded once every rule has its lookup item (``migrate``, ``create_table``).
+#: The setting recorded once every rule has its lookup item (``migrate``, a table's first write).
 LOOKUP_READY_SETTING = "lookup_items"
 _HEAD = {"pk": {"S": "head"}, "sk": {"S": "head"}}
+_READY = {"pk": {"S": "setting"}, "sk": {"S": LOOKUP_READY_SETTING}, "value": {"N": "1"}}
 # A lookup item holding a rule that never expires: a ttl DynamoDB never reaches (year 3000).
 _NEVER = 32_503_680_000
 _BATCH_GET_KEYS = 100  # BatchGetItem's limit per request
@@ -143,7 +144,7 @@ class DynamoDBStore:
         self._max_write_attempts = max(1, max_write_attempts)
         self._sleep = sleep
         # Writes in one process take turns: fewer conflicts, and a head read is fresh.
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.RLock()
         self._closed = False
         exceptions = importlib.import_module("botocore.exceptions")
         self._client_error: type[Exception] = exceptions.ClientError
@@ -164,12 +165,13 @@ class DynamoDBStore:
 
         # First raise the lookup item's ttl (it only rises): were the write lost after
         # this, the item only lives longer; the other way round, TTL could delete it early.
-        self._raise_lookup_ttl(rule)
-        try:
-            seq = self._write("add a rule", items)
-        except _ItemConditionFailed:
-            raise DuplicateRule(f"a rule with id {rule.id!r} already exists") from None
-        self._count(+1)
+        with self._write_lock:
+            self._raise_lookup_ttl(rule)
+            try:
+                seq = self._write("add a rule", items)
+            except _ItemConditionFailed:
+                raise DuplicateRule(f"a rule with id {rule.id!r} already exists") from None
+            self._count(+1)
         return seq
 
     def lift(self, rule_id: str, *, actor: str, reason: str, now: float) -> Rule | None:
@@ -198,11 +200,12 @@ class DynamoDBStore:
                 unfile = self._op("Update", _unfile_rule(rule, now))
                 return [self._op("Delete", delete), unfile, *log]
 
-            try:
-                self._write("lift a rule", items)
-            except _ItemConditionFailed:
-                continue  # lifted (or pruned) meanwhile: read again
-            self._count(-1)
+            with self._write_lock:
+                try:
+                    self._write("lift a rule", items)
+                except _ItemConditionFailed:
+                    continue  # lifted (or pruned) meanwhile: read again
+                self._count(-1)
             return rule
         return None
 
@@ -391,6 +394,8 @@ class DynamoDBStore:
                     "ExpressionAttributeValues": values,
                 }
                 transaction = [self._op("Update", move), *items(seq)]
+                if head == 0:  # the table's first write: no rule lacks its lookup item
+                    transaction.append(self._op("Put", {"Item": _READY}))
                 try:
                     self._client.transact_write_items(TransactItems=transaction)
                 except self._client_error as exc:
@@ -691,9 +696,6 @@ def create_table(client: Any, table: str) -> None:
     client.update_time_to_live(
         TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
     )
-    # A new table holds no rule without its lookup item.
-    ready = {"pk": {"S": "setting"}, "sk": {"S": LOOKUP_READY_SETTING}, "value": {"N": "1"}}
-    client.put_item(TableName=table, Item=ready)
 
 
 def open_dynamodb_store(url: str) -> DynamoDBStore:
