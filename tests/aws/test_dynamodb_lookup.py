@@ -458,3 +458,28 @@ def test_an_unmigrated_table_keeps_the_replica(
     )
     runtime.sync()
     assert runtime.registry_mode == "replica"
+
+
+def test_the_cache_keeps_at_most_its_size_in_keys(client: Any) -> None:
+    """The per-container cache forgets the least recently used answers past its size."""
+    store = new_table(client)
+    lookup = lookup_on(store, FrozenClock(T0), cache_keys=4)
+    calls = Calls(client)
+    first = {"iss": ISSUERS[0], "jti": "j-1", "iat": T0}  # 4 keys: jti and iss, both scopes
+    lookup.match(first, {}, "raw")
+    lookup.match({"iss": ISSUERS[0], "jti": "j-2", "iat": T0}, {}, "raw")  # 2 new keys
+    calls.reset()
+    lookup.match(first, {}, "raw")  # its jti keys went first: fetched again
+    assert calls.counts == Counter({"BatchGetItem": 1})
+
+
+def test_revoker_migrate_files_a_dynamodb_tables_rules(client: Any) -> None:
+    """``revoker migrate`` on a dynamodb:// store runs the store's migrate."""
+    from revoker.core.registry.migrations import migrate  # noqa: PLC0415
+
+    store = new_table(client)
+    store.add(rule("subject", "user-1"))
+    assert migrate(f"dynamodb://{store.table}?region=us-east-1") == (
+        "the dynamodb store files its 1 rule(s) for lookups"
+    )
+    assert store.lookup_status() == (True, 1)
