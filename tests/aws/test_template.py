@@ -105,10 +105,16 @@ def statements(template: dict[str, Any], function: str) -> list[dict[str, Any]]:
     return [statement for policy in policies for statement in policy["Statement"]]
 
 
+SETTINGS_ONLY = {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["setting"]}}
+
+
 def actions_on(template: dict[str, Any], function: str, table: str) -> list[str]:
+    """The actions granted on ``table`` without a condition."""
     found = []
     for statement in statements(template, function):
-        if statement.get("Resource") == {"Fn::GetAtt": [table, "Arn"]}:
+        if statement.get("Resource") == {"Fn::GetAtt": [table, "Arn"]} and (
+            "Condition" not in statement
+        ):
             actions = statement["Action"]
             found += [actions] if isinstance(actions, str) else actions
     return sorted(found)
@@ -116,8 +122,23 @@ def actions_on(template: dict[str, Any], function: str, table: str) -> list[str]
 
 @pytest.mark.parametrize("function", ["AuthorizerFunction", "AppSyncAuthorizerFunction"])
 def test_the_authorizers_may_only_read_the_rules(template: dict[str, Any], function: str) -> None:
-    """Least privilege: an authorizer reads the rules (GetItem, Query) and never writes one."""
-    assert actions_on(template, function, "RulesTable") == ["dynamodb:GetItem", "dynamodb:Query"]
+    """Least privilege: an authorizer reads the rules (GetItem, Query; BatchGetItem in the
+    lookup mode) and never writes one: its one update is the lifetime agreement, on the
+    ``setting`` partition only."""
+    assert actions_on(template, function, "RulesTable") == [
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+    ]
+    conditioned = [s for s in statements(template, function) if "Condition" in s]
+    assert conditioned == [
+        {
+            "Effect": "Allow",
+            "Action": "dynamodb:UpdateItem",
+            "Resource": {"Fn::GetAtt": ["RulesTable", "Arn"]},
+            "Condition": SETTINGS_ONLY,
+        }
+    ]
 
 
 def test_the_connection_writers_get_exactly_what_they_call(template: dict[str, Any]) -> None:

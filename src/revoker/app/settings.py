@@ -59,6 +59,7 @@ DEFAULT_STORE_URL = "sqlite:///revoker.db"
 TOKEN_USE_CHOICES = ("id", "access", "any")
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+REGISTRY_MODES = ("replica", "lookup", "auto")
 MIN_ADMIN_TOKEN_LENGTH = 16
 MIN_CONSOLE_SESSION_SECONDS = 60.0
 MAX_CONSOLE_SESSION_SECONDS = 7 * 86400.0
@@ -615,6 +616,23 @@ class Settings:
         parser=Seconds(high=MAX_SYNC_AGE_SECONDS),
         group="aws",
         env="REVOKER_SYNC_MAX_AGE",
+        flag=False,
+    )
+    registry_mode: str = setting(
+        "auto",
+        help="How a Lambda on a DynamoDB store checks rules: replica (every rule in memory), "
+        "lookup (one BatchGetItem of the token's keys, cached up to REVOKER_SYNC_MAX_AGE), or "
+        "auto (lookup above REVOKER_LOOKUP_ABOVE rules).",
+        parser=Choice(choices=REGISTRY_MODES, metavar="|".join(REGISTRY_MODES)),
+        group="aws",
+        flag=False,
+    )
+    lookup_above: int = setting(
+        10_000,
+        help="In auto registry mode, the table's approximate rule count above which a Lambda "
+        "looks rules up instead of holding a replica.",
+        parser=Integer(high=10**12),
+        group="aws",
         flag=False,
     )
     admin_token_secret_arn: str | None = setting(

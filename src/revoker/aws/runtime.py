@@ -5,7 +5,10 @@ with the environment only: the same declaration and parsers as every other
 process) and fetches the issuer's keys once (``warm``); later invocations reuse
 all of it. No thread is started: a frozen container would leave it stale, so the
 replica instead syncs at the start of an invocation when older than
-``REVOKER_SYNC_MAX_AGE`` (one ``GetItem`` when nothing changed).
+``REVOKER_SYNC_MAX_AGE`` (one ``GetItem`` when nothing changed). The first
+``sync`` (an authorizer's or the revoke function's first invocation) chooses the
+registry mode (``registry_mode``: a replica of every rule, or lookups by key
+for a large table).
 
 The revoke function's JSON API (``api``) is built on its first request: only
 then is the admin credential read (from ``REVOKER_ADMIN_TOKEN``, or once from a
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from revoker.aws.connections import ConnectionStore
     from revoker.aws.passthrough import PassThrough
     from revoker.aws.realtime import Realtime
+    from revoker.aws.registry_mode import Mode
     from revoker.core.authorizer import Authorizer
     from revoker.core.clock import Clock
     from revoker.core.jwks import JwksFetcher
@@ -67,6 +71,7 @@ class Runtime:
         self._api: HttpApi | None = None
         # After a failed read of the admin token secret: when to read it again.
         self._admin_retry_at: float | None = None
+        self._mode: Mode | None = None
 
     @property
     def authorizer(self) -> Authorizer:
@@ -102,9 +107,19 @@ class Runtime:
         except JwksUnavailable as exc:
             log.warning("fetching the signing keys at start failed: %s", exc)
 
+    @property
+    def registry_mode(self) -> Mode | None:
+        """``replica`` or ``lookup``, once the first ``sync`` chose (None before)."""
+        return self._mode
+
     def sync(self) -> None:
-        """Sync the replica if it is older than the bound; a failure only ages it."""
+        """Sync the replica if it is older than the bound; a failure only ages it.
+        The first call chooses the registry mode (``aws.registry_mode``)."""
         try:
+            if self._mode is None:
+                from revoker.aws.registry_mode import install_mode  # noqa: PLC0415
+
+                self._mode = install_mode(self.revoker)
             self.registry.replica.sync_if_older(self.settings.sync_max_age_seconds)
         except StoreError as exc:
             # The check fails closed (registry_stale) once the replica is too old.

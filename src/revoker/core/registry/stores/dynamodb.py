@@ -12,20 +12,42 @@ Table schema (``create_table`` below; ``deploy/aws/template.yaml`` declares the 
                                               ttl (= at + change retention)
     audit    "audit"   seq, 20 digits         at, actor, action, rule_id, kind, value, reason
     setting  "setting" its name               value (N): what every process must agree on
+    lookup   "L#" + 32 hex  "L"                   "r:" + rule id (S: the rule as JSON), one per
+             (sha256 of kind, scope, value)       rule of that (kind, issuer scope, value);
+                                                  ttl (N): the latest of their expiries
+    count    "count#NN"  "count"                  n (N): rules added less rules removed, one
+             (NN: 00..15)                         shard of the approximate rule count
 
-Why a replica fed by a sequence, not a ``BatchGetItem`` per check: a check reads
-an in-memory replica (no network round trip, nothing billed per request), and a
-Lambda container syncs it at most once per second with one strongly consistent
-``GetItem`` of the head (plus one ``Query`` of the new changes when the head
-moved). A ``BatchGetItem`` of the token's jti, origin_jti, sid, sub, client,
-kid and iss keys would add a round trip and up to seven reads to every
-request, so cost and latency would grow with traffic instead of with the
-number of containers. The price is up to a second of staleness per container,
-which the sync bound sets and the authorizer cache flush waits out.
+The lookup items let a container fetch the rules that could match one token by
+key, with one ``BatchGetItem`` (``lookup``), instead of holding a replica of
+every rule (``_dynamodb_lookup.py``). Their partition keys are hashes, so they
+spread over the table's partitions. A lookup item's ``ttl`` only ever rises (a
+conditional update before the write), so DynamoDB's TTL never deletes an item
+while a rule in it is active; ``prune`` removes expired rules from them.
+The count shards are bumped after each write (outside the transaction, one
+shard at random): an approximate count for deciding the lookup mode without
+reading the rules. ``prune`` and ``migrate`` set it exact again. ``migrate``
+also writes the lookup items of rules stored before they existed, then records
+the setting ``lookup_items``; until that is recorded (the first write to a new
+table records it too) no container uses the lookup mode. ``lookup_status`` reads
+both with one ``BatchGetItem``.
+
+Why a replica fed by a sequence for a small table, not a ``BatchGetItem`` per
+check: a check reads an in-memory replica (no network round trip, nothing
+billed per request), and a Lambda container syncs it at most once per second
+with one strongly consistent ``GetItem`` of the head (plus one ``Query`` of the
+new changes when the head moved). A ``BatchGetItem`` of the token's candidate
+keys adds a round trip and about sixteen read units to every new token, so cost
+grows with traffic instead of with the number of containers; but a replica's
+cold start grows with the table, so above ``REVOKER_LOOKUP_ABOVE`` rules a
+Lambda looks up instead (``aws.registry_mode``). The price of either is up to
+``REVOKER_SYNC_MAX_AGE`` of staleness per container, which the authorizer
+cache flush waits out.
 
 Every write is one ``TransactWriteItems``: the head moves from n to n+1 only
 if it still says n (so seqs never repeat or skip, across processes), together
-with the rule put or delete and the change and audit items of seq n+1. A reader
+with the rule put or delete, its lookup item's update and the change and audit
+items of seq n+1. A reader
 therefore finds every seq up to the head it read; a missing one was trimmed
 (by ``prune`` or by DynamoDB's TTL, which deletes in no particular order), and
 ``changes_since`` answers None so the replica takes a snapshot.
@@ -39,6 +61,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import math
 import random
 import re
@@ -56,10 +79,31 @@ from revoker.core.registry.store import (
     Change,
     RuleFilter,
 )
+from revoker.core.registry.stores._dynamodb_keys import (
+    COUNT_SHARDS,
+    LookupKey,
+    count_key,
+    lookup_key_of,
+    lookup_pk,
+)
 
-__all__ = ["DynamoDBStore", "create_table", "dynamodb_client", "open_dynamodb_store"]
+__all__ = [
+    "LOOKUP_READY_SETTING",
+    "DynamoDBStore",
+    "create_table",
+    "dynamodb_client",
+    "open_dynamodb_store",
+]
 
+logger = logging.getLogger("revoker.registry")
+
+#: The setting recorded once every rule has its lookup item (``migrate``, a table's first write).
+LOOKUP_READY_SETTING = "lookup_items"
 _HEAD = {"pk": {"S": "head"}, "sk": {"S": "head"}}
+_READY = {"pk": {"S": "setting"}, "sk": {"S": LOOKUP_READY_SETTING}, "value": {"N": "1"}}
+# A lookup item holding a rule that never expires: a ttl DynamoDB never reaches (year 3000).
+_NEVER = 32_503_680_000
+_BATCH_GET_KEYS = 100  # BatchGetItem's limit per request
 _RETRYABLE = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -100,11 +144,16 @@ class DynamoDBStore:
         self._max_write_attempts = max(1, max_write_attempts)
         self._sleep = sleep
         # Writes in one process take turns: fewer conflicts, and a head read is fresh.
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.RLock()
         self._closed = False
         exceptions = importlib.import_module("botocore.exceptions")
         self._client_error: type[Exception] = exceptions.ClientError
         self._boto_error: type[Exception] = exceptions.BotoCoreError
+
+    @property
+    def client(self) -> Any:
+        """The boto3 client (a benchmark or a test counts its calls through its events)."""
+        return self._client
 
     # -- writes ---------------------------------------------------------------
 
@@ -112,12 +161,18 @@ class DynamoDBStore:
         def items(seq: int) -> list[dict[str, Any]]:
             put = {"Item": _rule_item(rule, seq), "ConditionExpression": "attribute_not_exists(sk)"}
             log = self._log(seq, "add", rule, at=rule.created_at, actor=rule.actor, why=rule.reason)
-            return [self._op("Put", put), *log]
+            return [self._op("Put", put), self._op("Update", _file_rule(rule)), *log]
 
-        try:
-            return self._write("add a rule", items)
-        except _ItemConditionFailed:
-            raise DuplicateRule(f"a rule with id {rule.id!r} already exists") from None
+        # First raise the lookup item's ttl (it only rises): were the write lost after
+        # this, the item only lives longer; the other way round, TTL could delete it early.
+        with self._write_lock:
+            self._raise_lookup_ttl(rule)
+            try:
+                seq = self._write("add a rule", items)
+            except _ItemConditionFailed:
+                raise DuplicateRule(f"a rule with id {rule.id!r} already exists") from None
+            self._count(+1)
+        return seq
 
     def lift(self, rule_id: str, *, actor: str, reason: str, now: float) -> Rule | None:
         for _ in range(self._max_write_attempts):
@@ -142,23 +197,32 @@ class DynamoDBStore:
                     "ExpressionAttributeValues": {":stored": stored_seq},
                 }
                 log = self._log(seq, "lift", rule, at=now, actor=actor, why=reason)
-                return [self._op("Delete", delete), *log]
+                unfile = self._op("Update", _unfile_rule(rule, now))
+                return [self._op("Delete", delete), unfile, *log]
 
-            try:
-                self._write("lift a rule", items)
-            except _ItemConditionFailed:
-                continue  # lifted (or pruned) meanwhile: read again
+            with self._write_lock:
+                try:
+                    self._write("lift a rule", items)
+                except _ItemConditionFailed:
+                    continue  # lifted (or pruned) meanwhile: read again
+                self._count(-1)
             return rule
         return None
 
     def prune(self, now: float) -> int:
         self._check_open()
+        stored = list(self._query("prune", "rule"))
         expired = [
             item
-            for item in self._query("prune", "rule")
+            for item in stored
             if "expires_at" in item and float(item["expires_at"]["N"]) <= now
         ]
+        # Out of their lookup items first: were the prune cut short, the rule is still
+        # listed, and the next prune finds it again.
+        for item in expired:
+            self._call("prune", "update_item", **_unfile_rule(_decode_rule(item), now))
         self._delete_all("prune", [{"pk": item["pk"], "sk": item["sk"]} for item in expired])
+        self._set_count("prune", len(stored) - len(expired))
         # Trim a prefix of the log only; readers detect any gap by seq.
         horizon = now - self._retention_seconds
         old: list[dict[str, Any]] = []
@@ -236,6 +300,46 @@ class DynamoDBStore:
         item = {"pk": {"S": "setting"}, "sk": {"S": name}, "value": _number(value)}
         self._call("record a setting", "put_item", Item=item)
 
+    # -- the lookup mode (see the module docstring and _dynamodb_lookup.py) ------
+
+    def lookup(self, keys: list[LookupKey]) -> dict[LookupKey, list[Rule]]:
+        """The rules filed under each key (expired ones too), strongly consistent: one
+        ``BatchGetItem`` per 100 keys, plus retries of keys DynamoDB left unprocessed."""
+        found: dict[LookupKey, list[Rule]] = {key: [] for key in keys}
+        by_pk = {lookup_pk(key): key for key in keys}
+        pks = list(by_pk)
+        for first in range(0, len(pks), _BATCH_GET_KEYS):
+            chunk = pks[first : first + _BATCH_GET_KEYS]
+            request = {"Keys": [{"pk": {"S": pk}, "sk": {"S": "L"}} for pk in chunk]}
+            for item in self._batch_get("look up rules", {**request, "ConsistentRead": True}):
+                key = by_pk.get(item.get("pk", {}).get("S", ""))
+                if key is not None:
+                    found[key] = _filed_rules(item)
+        return found
+
+    def lookup_status(self) -> tuple[bool, int]:
+        """Whether every stored rule has its lookup item (``migrate`` recorded it), and the
+        approximate rule count (active, or expired and not yet pruned; give or take the
+        writes racing a prune): the setting and the count shards, one ``BatchGetItem``
+        whatever the number of rules."""
+        ready = {"pk": {"S": "setting"}, "sk": {"S": LOOKUP_READY_SETTING}}
+        keys = [ready, *(count_key(shard) for shard in range(COUNT_SHARDS))]
+        items = self._batch_get("read the rule count", {"Keys": keys})
+        found_ready = any(item.get("pk") == ready["pk"] for item in items)
+        shards = (item for item in items if item.get("pk", {}).get("S", "").startswith("count#"))
+        return found_ready, max(0, sum(int(item.get("n", {}).get("N", "0")) for item in shards))
+
+    def migrate(self) -> str:
+        """File every stored rule under its lookup item, set the count exact, and record
+        that lookups can be trusted (``revoker migrate``; safe to run again)."""
+        stored = [_decode_rule(item) for item in self._query("migrate", "rule")]
+        for rule in stored:
+            self._raise_lookup_ttl(rule)
+            self._call("migrate", "update_item", **_file_rule(rule))
+        self._set_count("migrate", len(stored))
+        self.record_setting(LOOKUP_READY_SETTING, 1)
+        return f"the dynamodb store files its {len(stored)} rule(s) for lookups"
+
     def close(self) -> None:
         if not self._closed and self._owns_client:
             self._client.close()  # its HTTP connection pool
@@ -290,6 +394,8 @@ class DynamoDBStore:
                     "ExpressionAttributeValues": values,
                 }
                 transaction = [self._op("Update", move), *items(seq)]
+                if head == 0:  # the table's first write: no rule lacks its lookup item
+                    transaction.append(self._op("Put", {"Item": _READY}))
                 try:
                     self._client.transact_write_items(TransactItems=transaction)
                 except self._client_error as exc:
@@ -319,6 +425,57 @@ class DynamoDBStore:
             # Full jitter, so writers that collided do not collide again in step.
             self._sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))  # noqa: S311 - jitter, not a secret
         return True
+
+    def _raise_lookup_ttl(self, rule: Rule) -> None:
+        ttl = _NEVER if rule.expires_at is None else math.ceil(rule.expires_at)
+        try:
+            self._client.update_item(
+                TableName=self.table,
+                Key=_lookup_item_key(lookup_key_of(rule)),
+                UpdateExpression="SET #ttl = :ttl",
+                ConditionExpression="attribute_not_exists(#ttl) OR #ttl < :ttl",
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues={":ttl": {"N": str(ttl)}},
+            )
+        except self._client_error as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            if code != "ConditionalCheckFailedException":  # already late enough: fine
+                raise _store_error("add a rule", exc) from exc
+        except self._boto_error as exc:
+            raise _store_error("add a rule", exc) from exc
+
+    def _count(self, delta: int) -> None:
+        """Bump one count shard; approximate by design, so a failure is only logged."""
+        shard = random.randrange(COUNT_SHARDS)  # noqa: S311 - spreading load, not a secret
+        try:
+            self._client.update_item(
+                TableName=self.table,
+                Key=count_key(shard),
+                UpdateExpression="ADD #n :delta",
+                ExpressionAttributeNames={"#n": "n"},
+                ExpressionAttributeValues={":delta": {"N": str(delta)}},
+            )
+        except (self._client_error, self._boto_error) as exc:
+            logger.warning("the approximate rule count was not updated: %s", _store_error("", exc))
+
+    def _set_count(self, what: str, count: int) -> None:
+        """Make the count exact: all of it in shard 0 (writes racing this are lost)."""
+        for shard in range(COUNT_SHARDS):
+            item = {**count_key(shard), "n": {"N": str(count if shard == 0 else 0)}}
+            self._call(what, "put_item", Item=item)
+
+    def _batch_get(self, what: str, request: dict[str, Any]) -> list[dict[str, Any]]:
+        """The items of one ``BatchGetItem``, unprocessed keys retried a bounded number of times."""
+        pending: dict[str, Any] = {self.table: request}
+        items: list[dict[str, Any]] = []
+        for attempt in range(self._max_write_attempts):
+            result = self._call(what, "batch_get_item", RequestItems=pending)
+            items += result.get("Responses", {}).get(self.table, [])
+            pending = result.get("UnprocessedKeys") or {}
+            if not pending:
+                return items
+            self._sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))  # noqa: S311 - jitter
+        raise StoreError(f"the DynamoDB store could not {what}: keys left unprocessed")
 
     def _head(self, what: str) -> int:
         found = self._call(what, "get_item", Key=_HEAD, ConsistentRead=True)
@@ -367,7 +524,7 @@ class DynamoDBStore:
 
     def _call(self, what: str, operation: str, **request: Any) -> dict[str, Any]:
         self._check_open()
-        if "TableName" not in request and operation != "batch_write_item":
+        if "TableName" not in request and operation not in ("batch_write_item", "batch_get_item"):
             request["TableName"] = self.table
         try:
             result: dict[str, Any] = getattr(self._client, operation)(**request)
@@ -391,6 +548,45 @@ def _number(value: float) -> dict[str, str]:
 
 def _rule_key(rule_id: str) -> dict[str, Any]:
     return {"pk": {"S": "rule"}, "sk": {"S": rule_id}}
+
+
+def _lookup_item_key(key: LookupKey) -> dict[str, Any]:
+    return {"pk": {"S": lookup_pk(key)}, "sk": {"S": "L"}}
+
+
+def _file_rule(rule: Rule) -> dict[str, Any]:
+    """The update that files ``rule`` in its lookup item (an attribute of its own)."""
+    return {
+        "Key": _lookup_item_key(lookup_key_of(rule)),
+        "UpdateExpression": "SET #rule = :rule",
+        "ExpressionAttributeNames": {"#rule": "r:" + rule.id},
+        "ExpressionAttributeValues": {
+            ":rule": {"S": json.dumps(rule.to_dict(), separators=(",", ":"))}
+        },
+    }
+
+
+def _unfile_rule(rule: Rule, now: float) -> dict[str, Any]:
+    # An update makes the item when it is missing (a rule stored before lookup items):
+    # such an item gets a ttl of now, so TTL deletes it; an existing ttl stays.
+    return {
+        "Key": _lookup_item_key(lookup_key_of(rule)),
+        "UpdateExpression": "REMOVE #rule SET #ttl = if_not_exists(#ttl, :now)",
+        "ExpressionAttributeNames": {"#rule": "r:" + rule.id, "#ttl": "ttl"},
+        "ExpressionAttributeValues": {":now": {"N": str(math.floor(now))}},
+    }
+
+
+def _filed_rules(item: dict[str, Any]) -> list[Rule]:
+    rules = []
+    for name, value in item.items():
+        if name.startswith("r:"):
+            try:
+                rules.append(Rule.from_dict(json.loads(value["S"])))
+            except (KeyError, TypeError, ValueError) as exc:
+                why = f"the DynamoDB store holds a malformed lookup item: {exc}"
+                raise StoreError(why) from exc
+    return rules
 
 
 def _rule_item(rule: Rule, seq: int) -> dict[str, Any]:
