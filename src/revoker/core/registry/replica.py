@@ -25,6 +25,15 @@ that could not sync for ``max_staleness_seconds`` fails closed with
 
 Change listeners (``add_change_listener``) are called after a sync applied
 changes, outside the lock and off the ``match`` path: metrics, benchmarks.
+
+Propagation observers (``add_propagation_observer``) get, per sync, how long each rule
+the change log brought took from its commit to its application here: the rule's
+``created_at`` (the writing process's clock, which is what every store records as the
+change's time) to this replica's clock right after the index took it, clamped at 0, and
+the path that brought it: ``"push"`` (a sync a store's push woke) or ``"poll"`` (the
+poll, the first sync, an explicit ``sync``). Across hosts the figure includes their
+clock skew; on one host it is exact. Rules this process wrote itself (``add_rule``) and
+rules a snapshot loaded are not observed: they did not propagate. Lifts are not timed.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from revoker.core.clock import Clock
 from revoker.core.errors import RegistryStale, StoreError
@@ -46,7 +55,13 @@ if TYPE_CHECKING:  # numpy loads at the first sync, not with the module: a Lambd
     from revoker.core.registry.columns import Columns
     from revoker.core.registry.compact import CompactIndex
 
-__all__ = ["COMPACT_ABOVE", "DEFAULT_MAX_STALENESS_SECONDS", "Replica"]
+__all__ = [
+    "COMPACT_ABOVE",
+    "DEFAULT_MAX_STALENESS_SECONDS",
+    "PropagationObserver",
+    "PropagationPath",
+    "Replica",
+]
 
 logger = logging.getLogger("revoker.registry")
 
@@ -59,11 +74,16 @@ _BATCH = 10_000
 _MAX_BATCHES = 10  # further behind than this, a snapshot is cheaper than replaying
 
 ChangeListener = Callable[[Sequence[Change]], None]
+#: How a change reached the replica: a sync a store's push woke, or any other sync.
+PropagationPath = Literal["push", "poll"]
+#: Called with the path and, per rule applied from the change log, commit -> apply seconds.
+PropagationObserver = Callable[[PropagationPath, Sequence[float]], None]
 # A store's optional fast snapshot: (seq, rows) with trusted rows, see store.py.
 SnapshotRows = Callable[[float], tuple[int, Iterable[StoredRow]]]
 # A store's optional columnar snapshot: (seq, columns), trusted, see store.py.
 SnapshotColumns = Callable[[float], tuple[int, "Columns"]]
 _PUSH_POLL_SECONDS = 5.0  # the slow poll beside a healthy push, unless max_staleness asks for less
+_LOCAL_IDS = 4096  # rules add_rule applied, remembered so their log entry is not timed
 
 
 class Replica:
@@ -99,6 +119,8 @@ class Replica:
         self._push_poll_interval_seconds = push_poll_interval_seconds
         self._subscription: Subscription | None = None
         self._listeners: tuple[ChangeListener, ...] = ()
+        self._observers: tuple[PropagationObserver, ...] = ()
+        self._local_ids: dict[str, None] = {}  # insertion-ordered: the oldest is dropped first
         # What match reads; swapped whole on reload. Empty until the first write or sync.
         self._rules: CompactIndex | DictIndex | EmptyIndex = EmptyIndex()
         self._compact_above = compact_above
@@ -121,7 +143,11 @@ class Replica:
 
     def sync(self) -> None:
         """Catch up with the store; a ``StoreError`` leaves the replica as it was."""
+        self._sync("poll")
+
+    def _sync(self, path: PropagationPath) -> None:
         applied: list[Change] = []
+        delays: list[float] = []
         if self._before_sync is not None:
             self._before_sync()
         with self._write_lock:
@@ -134,7 +160,7 @@ class Replica:
                     if changes is None:
                         applied = self._reload(now)
                         break
-                    self._apply(changes, now)
+                    self._apply(changes, now, delays)
                     applied.extend(changes)
                     if len(changes) < _BATCH:
                         break
@@ -144,6 +170,8 @@ class Replica:
             self._last_sync_at = now
         if applied and self._listeners:
             self._tell_listeners(applied)
+        if delays:
+            self._tell_observers(path, delays)
 
     def sync_if_older(self, max_age_seconds: float) -> bool:
         """Sync when the last good sync is older than ``max_age_seconds`` (a Lambda's bound)."""
@@ -157,6 +185,11 @@ class Replica:
         """Apply a rule this process just stored, before the change log brings it back."""
         with self._write_lock:
             self._writable().insert(entry_of(rule), self._clock())
+            if self._observers:
+                local = self._local_ids
+                local[rule.id] = None
+                if len(local) > _LOCAL_IDS:
+                    del local[next(iter(local))]
 
     def remove_rule(self, rule_id: str) -> None:
         """Drop a rule this process just lifted, before the change log says so."""
@@ -176,6 +209,17 @@ class Replica:
     def remove_change_listener(self, listener: ChangeListener) -> None:
         with self._write_lock:
             self._listeners = tuple(known for known in self._listeners if known is not listener)
+
+    def add_propagation_observer(self, observer: PropagationObserver) -> None:
+        """Call ``observer(path, seconds)`` after each sync that applied rules from the change
+        log (see the module docstring); it runs on the syncing thread and must be quick."""
+        with self._write_lock:
+            self._observers = (*self._observers, observer)
+
+    def remove_propagation_observer(self, observer: PropagationObserver) -> None:
+        with self._write_lock:
+            # ==, not is: a bound method is a new object at each attribute access.
+            self._observers = tuple(known for known in self._observers if known != observer)
 
     def start(self) -> None:
         """Sync once, subscribe to the store's push if it has one, then keep syncing on a
@@ -257,17 +301,17 @@ class Replica:
             # A push that goes down calls notify, so a long slow wait ends at once; after a
             # failed sync we are behind, push or not: retry at the fast interval.
             slow = self.push_healthy and not self._failing
-            self._wake.wait(
+            woken = self._wake.wait(
                 self._push_poll_interval_seconds if slow else self._poll_interval_seconds
             )
             self._wake.clear()  # before syncing: a notify from now on means another round
             if self._stopping.is_set():
                 break
-            self._sync_logged()
+            self._sync_logged("push" if woken else "poll")
 
-    def _sync_logged(self) -> None:
+    def _sync_logged(self, path: PropagationPath = "poll") -> None:
         try:
-            self.sync()
+            self._sync(path)
         except Exception as exc:  # noqa: BLE001 -- the poll thread must outlive any store failure
             if not self._failing:
                 logger.warning("revocation registry cannot sync: %s", " ".join(str(exc).split()))
@@ -345,10 +389,29 @@ class Replica:
             except Exception:
                 logger.exception("a revocation registry change listener failed")
 
-    def _apply(self, changes: list[Change], now: float) -> None:
+    def _tell_observers(self, path: PropagationPath, delays: Sequence[float]) -> None:
+        for observer in self._observers:
+            try:
+                observer(path, delays)
+            except Exception:
+                logger.exception("a revocation registry propagation observer failed")
+
+    def _apply(self, changes: list[Change], now: float, delays: list[float]) -> None:
+        """Apply ``changes``; with observers, append each new rule's commit -> apply delay."""
         for change in changes:
             if change.op == "add":
                 self._writable().insert(entry_of(change.rule), now)
             else:
                 self._rules.remove(change.rule.id, change.rule)
             self._seq = change.seq
+        if not self._observers:
+            return
+        applied_at = self._clock()  # after the index took them: what match sees from now on
+        local = self._local_ids
+        for change in changes:
+            if change.op != "add":
+                continue
+            if local and change.rule.id in local:
+                del local[change.rule.id]  # this process applied it already (add_rule)
+                continue
+            delays.append(max(0.0, applied_at - change.rule.created_at))
