@@ -254,8 +254,8 @@ def measure_under_load(
             for process in [*loads, *servers]:
                 process.wait(timeout=15)
             jwks.shutdown()
-        server = _read_logs(logs)
-    return dataclasses.replace(loaded, wrk=wrk, server=server, scraped=scraped)
+        server_log = _read_logs(logs)
+    return dataclasses.replace(loaded, wrk=wrk, server=server_log, scraped=scraped)
 
 
 def _read_logs(logs: list[Path]) -> ServerLog:

@@ -16,12 +16,23 @@ atomically, so a reader sees either the old or the new state.
 ``sync`` follows the store's change log by sequence number and falls back to a
 snapshot when the log was trimmed; a poll thread calls it, and ``notify`` wakes
 that thread at once. A store that pushes (a ``PushSource``: Redis, PostgreSQL)
-is subscribed in ``start`` with ``notify`` as the callback; while that push is
-healthy (and the last sync worked) the poll slows to
+is subscribed in ``start``; each push wakes the poll thread the same way. While
+that push is healthy (and the last sync worked) the poll slows to
 ``push_poll_interval_seconds``, a safety net for a lost message. The time of
 the last good sync alone decides freshness (never the push link): a replica
 that could not sync for ``max_staleness_seconds`` fails closed with
 ``RegistryStale`` unless ``fail_open`` was chosen.
+
+Under load, the event loop of the same process holds the GIL and never blocks,
+so a thread that wakes (the poll thread on a push) or returns from a store round
+trip waits the interpreter's switch interval (5 ms by default) before the loop
+is asked to let go, and a catch-up takes several such turns. So from a push
+until the sync that follows it ends, and during every sync, the switch interval
+is cut to ``SYNC_SWITCH_INTERVAL_SECONDS`` (``sys.setswitchinterval`` is
+process-wide; one count is shared by every replica and thread, and the interval
+the process had is restored when the last of them ends). Outside those moments
+the interval is left alone. (``revoker serve``, which owns its process, shortens
+it for good: ``service/interpreter.py``.)
 
 Change listeners (``add_change_listener``) are called after a sync applied
 changes, outside the lock and off the ``match`` path: metrics, benchmarks.
@@ -30,8 +41,8 @@ Propagation observers (``add_propagation_observer``) get, per sync, how long eac
 the change log brought took from its commit to its application here: the rule's
 ``created_at`` (the writing process's clock, which is what every store records as the
 change's time) to this replica's clock right after the index took it, clamped at 0, and
-the path that brought it: ``"push"`` (a sync a store's push woke) or ``"poll"`` (the
-poll, the first sync, an explicit ``sync``). Across hosts the figure includes their
+the path that brought it: ``"push"`` (the sync a push woke) or ``"poll"`` (the poll,
+the first sync, an explicit ``sync``). Across hosts the figure includes their
 clock skew; on one host it is exact. Rules this process wrote itself (``add_rule``) and
 rules a snapshot loaded are not observed: they did not propagate. Lifts are not timed.
 """
@@ -40,6 +51,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -58,6 +70,7 @@ if TYPE_CHECKING:  # numpy loads at the first sync, not with the module: a Lambd
 __all__ = [
     "COMPACT_ABOVE",
     "DEFAULT_MAX_STALENESS_SECONDS",
+    "SYNC_SWITCH_INTERVAL_SECONDS",
     "PropagationObserver",
     "PropagationPath",
     "Replica",
@@ -74,7 +87,7 @@ _BATCH = 10_000
 _MAX_BATCHES = 10  # further behind than this, a snapshot is cheaper than replaying
 
 ChangeListener = Callable[[Sequence[Change]], None]
-#: How a change reached the replica: a sync a store's push woke, or any other sync.
+#: How a change reached the replica: the sync a store's push woke, or any other sync.
 PropagationPath = Literal["push", "poll"]
 #: Called with the path and, per rule applied from the change log, commit -> apply seconds.
 PropagationObserver = Callable[[PropagationPath, Sequence[float]], None]
@@ -84,6 +97,39 @@ SnapshotRows = Callable[[float], tuple[int, Iterable[StoredRow]]]
 SnapshotColumns = Callable[[float], tuple[int, "Columns"]]
 _PUSH_POLL_SECONDS = 5.0  # the slow poll beside a healthy push, unless max_staleness asks for less
 _LOCAL_IDS = 4096  # rules add_rule applied, remembered so their log entry is not timed
+#: The switch interval while a sync runs (the interpreter's default is 5 ms).
+SYNC_SWITCH_INTERVAL_SECONDS = 0.0002
+
+
+class _SwitchSooner:
+    """Cuts the interpreter's switch interval while held; restores it when the last lets go.
+
+    Process-wide, as the interval is: every sync holds it, and so does a push until the
+    sync it woke ends; nested and concurrent holders (replicas, threads) share one count.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._lock = threading.Lock()
+        self._active = 0
+        self._saved = 0.0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._active == 0:
+                self._saved = sys.getswitchinterval()
+                if self._saved > self._seconds:
+                    sys.setswitchinterval(self._seconds)
+            self._active += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self._active -= 1
+            if self._active == 0:
+                sys.setswitchinterval(self._saved)
+
+
+_SWITCH_SOONER = _SwitchSooner(SYNC_SWITCH_INTERVAL_SECONDS)
 
 
 class Replica:
@@ -131,6 +177,8 @@ class Replica:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
+        self._hurry_lock = threading.Lock()
+        self._hurried = False  # a push cut the switch interval until the poll thread syncs
 
     # -- the hot path -------------------------------------------------------
 
@@ -146,6 +194,10 @@ class Replica:
         self._sync("poll")
 
     def _sync(self, path: PropagationPath) -> None:
+        with _SWITCH_SOONER:
+            self._sync_now(path)
+
+    def _sync_now(self, path: PropagationPath) -> None:
         applied: list[Change] = []
         delays: list[float] = []
         if self._before_sync is not None:
@@ -197,8 +249,23 @@ class Replica:
             self._rules.remove(rule_id)  # by id alone: a scan of the ids (tens of ms at 10M)
 
     def notify(self) -> None:
-        """Wake the poll thread to sync now (a store's push calls this)."""
+        """Wake the poll thread to sync now."""
         self._wake.set()
+
+    def _pushed(self) -> None:
+        """A store's push (or its link lost): wake the poll thread, with the switch interval
+        cut until its sync ends, so it takes the GIL from a busy event loop at once."""
+        with self._hurry_lock:
+            if not self._hurried and self._thread is not None and not self._stopping.is_set():
+                _SWITCH_SOONER.__enter__()
+                self._hurried = True
+        self._wake.set()
+
+    def _unhurry(self) -> None:
+        with self._hurry_lock:
+            if self._hurried:
+                self._hurried = False
+                _SWITCH_SOONER.__exit__()
 
     def add_change_listener(self, listener: ChangeListener) -> None:
         """Call ``listener(changes)`` after each sync that applied changes (a reload reports
@@ -227,10 +294,10 @@ class Replica:
         if self._thread is not None:
             return
         self._stopping.clear()
-        self._sync_logged()
+        self._sync_logged("poll")
         if self._push and isinstance(self._store, PushSource):
             try:
-                self._subscription = self._store.subscribe(self.notify)
+                self._subscription = self._store.subscribe(self._pushed)
             except Exception as exc:  # noqa: BLE001 -- without push the poll still keeps us in step
                 logger.warning("revocation registry cannot subscribe to its store: %s", exc)
         self._thread = threading.Thread(target=self._run, name="revoker-replica", daemon=True)
@@ -301,15 +368,17 @@ class Replica:
             # A push that goes down calls notify, so a long slow wait ends at once; after a
             # failed sync we are behind, push or not: retry at the fast interval.
             slow = self.push_healthy and not self._failing
-            woken = self._wake.wait(
+            self._wake.wait(
                 self._push_poll_interval_seconds if slow else self._poll_interval_seconds
             )
             self._wake.clear()  # before syncing: a notify from now on means another round
             if self._stopping.is_set():
                 break
-            self._sync_logged("push" if woken else "poll")
+            self._sync_logged("push" if self._hurried else "poll")
+            self._unhurry()
+        self._unhurry()
 
-    def _sync_logged(self, path: PropagationPath = "poll") -> None:
+    def _sync_logged(self, path: PropagationPath) -> None:
         try:
             self._sync(path)
         except Exception as exc:  # noqa: BLE001 -- the poll thread must outlive any store failure
