@@ -253,17 +253,67 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=3)
     parser.add_argument(
         "--mode",
-        choices=("idle", "under-load", "both"),
+        choices=("idle", "under-load", "busy-loop", "both"),
         default="both",
-        help="idle replicas, or three revoker serve instances under wrk load (Redis, PostgreSQL)",
+        help="idle replicas, or three revoker serve instances under wrk load (Redis,"
+        " PostgreSQL), or one replica behind a spinning thread at three switch intervals"
+        " (busy-loop; not part of both)",
     )
     parser.add_argument("--connections", type=int, default=32, help="under load: in all")
     parser.add_argument("--seconds", type=float, default=20.0, help="under load: per store")
+    parser.add_argument("--rounds", type=int, default=3, help="busy-loop: rounds per variant")
     args = parser.parse_args()
+    if args.mode == "busy-loop":
+        main_busy_loop(args)
+        return
     if args.mode != "under-load":
         main_idle(args)
     if args.mode != "idle":
         main_under_load(args)
+
+
+def main_busy_loop(args: argparse.Namespace) -> None:
+    """One replica behind a thread that never blocks, at three switch intervals (see
+    ``propagation_gil``); ``--revocations`` per round and variant (default 200: use ~60)."""
+    from propagation_gil import VARIANTS, measure_busy
+
+    results: dict[str, dict[str, dict[str, object]]] = {}
+    load = os.getloadavg()[0]
+    for opener in (redis_store, postgres_store):
+        store, why, cleanup = opener()
+        if store is None:
+            print(f"skipped: {why}")
+            continue
+        try:
+            print(f"{store.name}: {args.rounds} rounds of {len(VARIANTS)} variants ...", flush=True)
+            results[store.name] = measure_busy(
+                store.url, rounds=args.rounds, revocations=args.revocations
+            )
+        finally:
+            cleanup()
+    print(f"\n{'store':<11} {'variant':<8} {'applied':>7} {'p50 ms':>8} {'p90 ms':>8}"
+          f" {'p99 ms':>8} {'max ms':>8} {'p99 / default':>13}")  # fmt: skip
+    for name, variants in results.items():
+        base = float(str(variants["default"]["p99_ms"]))
+        for variant, row in variants.items():
+            print(
+                f"{name:<11} {variant:<8} {row['applied']:>7} {row['p50_ms']:>8}"
+                f" {row['p90_ms']:>8} {row['p99_ms']:>8} {row['max_ms']:>8}"
+                f" {float(str(row['p99_ms'])) / base:>13.2f}"
+            )
+    print(f"load average at the start: {load:.2f} ({os.cpu_count()} cores)")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "propagation_gil.json"
+    report = {
+        "measure": "a rule's commit -> applied in a replica whose process spins a thread"
+        " (ms, exact, from its propagation observer)",
+        "load_average_at_start": load,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "stores": results,
+    }
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {out}")
 
 
 def main_idle(args: argparse.Namespace) -> None:
