@@ -488,6 +488,7 @@ def server_side(loaded: Loaded) -> dict[str, Any]:
         estimate = histogram_quantile(share, list(merged.items()))
         figures[f"metric_{label}_ms"] = None if estimate is None else round(estimate * 1000, 3)
     write_ms = [(returned - created) * 1000 for created, _, returned in server.wrote.values()]
+    add_ms = [(returned - entered) * 1000 for _, entered, returned in server.wrote.values()]
     after_ms = [
         (at - server.wrote[rule_id][2]) * 1000
         for rule_id, times in server.applied.items()
@@ -497,6 +498,9 @@ def server_side(loaded: Loaded) -> dict[str, Any]:
     if write_ms:
         figures["write_p50_ms"] = pct(write_ms, 0.50)
         figures["write_p99_ms"] = pct(write_ms, 0.99)
+        figures["write_max_ms"] = round(max(write_ms), 3)
+        figures["store_add_p50_ms"] = pct(add_ms, 0.50)  # the store call alone
+        figures["store_add_p99_ms"] = pct(add_ms, 0.99)
     if after_ms:
         figures["after_write_p50_ms"] = pct(after_ms, 0.50)
         figures["after_write_p99_ms"] = pct(after_ms, 0.99)
