@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from revoker.core.registry import Registry
 
@@ -79,7 +80,12 @@ def heard(changes):
             write(f"{rule.value} {now!r}\\n")
     sys.stdout.flush()
 
+def observed(path, delays):  # the server side: commit -> applied here, exact
+    write("".join(f"observed {seconds!r}\\n" for seconds in delays))
+    sys.stdout.flush()
+
 replica.add_change_listener(heard)
+replica.add_propagation_observer(observed)
 registry.start()
 deadline = time.monotonic() + 20
 while isinstance(registry.store, PushSource) and not replica.push_healthy and (
@@ -154,6 +160,7 @@ def measure(store: Store, *, count: int, revocations: int, deadline: float) -> d
     run = uuid.uuid4().hex[:8]
     delays_ms: list[float] = []
     writes_ms: list[float] = []
+    server_ms: list[float] = []
     missed = 0
     with instances(store, count) as lines, Registry.open(store.url) as writer:
         writer.sync()
@@ -173,6 +180,8 @@ def measure(store: Store, *, count: int, revocations: int, deadline: float) -> d
                 name, _, at = text.partition(" ")
                 if name == value:
                     seen[n] = float(at)
+                elif name == "observed" and i >= WARMUP:
+                    server_ms.append(float(at) * 1000)
             if i < WARMUP:
                 continue
             if len(seen) < count:
@@ -193,6 +202,8 @@ def measure(store: Store, *, count: int, revocations: int, deadline: float) -> d
         "mean_ms": round(statistics.fmean(delays_ms), 3),
         "revoke_call_p50_ms": round(percentile(writes_ms, 0.50), 3),
         "revoke_call_p99_ms": round(percentile(writes_ms, 0.99), 3),
+        "server_p50_ms": round(percentile(server_ms, 0.50), 3) if server_ms else None,
+        "server_p99_ms": round(percentile(server_ms, 0.99), 3) if server_ms else None,
         "poll_seconds": store.poll_seconds,
         "target_p99_ms": TARGET_P99_MS[store.name],
         "issue_target_p99_ms": ISSUE_TARGET_P99_MS[store.name],
@@ -242,17 +253,67 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=3)
     parser.add_argument(
         "--mode",
-        choices=("idle", "under-load", "both"),
+        choices=("idle", "under-load", "busy-loop", "both"),
         default="both",
-        help="idle replicas, or three revoker serve instances under wrk load (Redis, PostgreSQL)",
+        help="idle replicas, or three revoker serve instances under wrk load (Redis,"
+        " PostgreSQL), or one replica behind a spinning thread at three switch intervals"
+        " (busy-loop; not part of both)",
     )
     parser.add_argument("--connections", type=int, default=32, help="under load: in all")
     parser.add_argument("--seconds", type=float, default=20.0, help="under load: per store")
+    parser.add_argument("--rounds", type=int, default=3, help="busy-loop: rounds per variant")
     args = parser.parse_args()
+    if args.mode == "busy-loop":
+        main_busy_loop(args)
+        return
     if args.mode != "under-load":
         main_idle(args)
     if args.mode != "idle":
         main_under_load(args)
+
+
+def main_busy_loop(args: argparse.Namespace) -> None:
+    """One replica behind a thread that never blocks, at three switch intervals (see
+    ``propagation_gil``); ``--revocations`` per round and variant (default 200: use ~60)."""
+    from propagation_gil import VARIANTS, measure_busy
+
+    results: dict[str, dict[str, dict[str, object]]] = {}
+    load = os.getloadavg()[0]
+    for opener in (redis_store, postgres_store):
+        store, why, cleanup = opener()
+        if store is None:
+            print(f"skipped: {why}")
+            continue
+        try:
+            print(f"{store.name}: {args.rounds} rounds of {len(VARIANTS)} variants ...", flush=True)
+            results[store.name] = measure_busy(
+                store.url, rounds=args.rounds, revocations=args.revocations
+            )
+        finally:
+            cleanup()
+    print(f"\n{'store':<11} {'variant':<8} {'applied':>7} {'p50 ms':>8} {'p90 ms':>8}"
+          f" {'p99 ms':>8} {'max ms':>8} {'p99 / default':>13}")  # fmt: skip
+    for name, variants in results.items():
+        base = float(str(variants["default"]["p99_ms"]))
+        for variant, row in variants.items():
+            print(
+                f"{name:<11} {variant:<8} {row['applied']:>7} {row['p50_ms']:>8}"
+                f" {row['p90_ms']:>8} {row['p99_ms']:>8} {row['max_ms']:>8}"
+                f" {float(str(row['p99_ms'])) / base:>13.2f}"
+            )
+    print(f"load average at the start: {load:.2f} ({os.cpu_count()} cores)")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "propagation_gil.json"
+    report = {
+        "measure": "a rule's commit -> applied in a replica whose process spins a thread"
+        " (ms, exact, from its propagation observer)",
+        "load_average_at_start": load,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "stores": results,
+    }
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {out}")
 
 
 def main_idle(args: argparse.Namespace) -> None:
@@ -325,17 +386,7 @@ def main_under_load(args: argparse.Namespace) -> None:
             results[store.name] = summary(loaded)
         finally:
             cleanup()
-    print(
-        f"\n{'store':<11} {'revokes':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
-        f" {'probe rtt p50':>13} {'load req/s per instance':>24} {'p99/50 ms':>9}"
-    )
-    for name, row in results.items():
-        p99 = float(str(row["p99_ms"]))
-        print(
-            f"{name:<11} {row['revocations']:>7} {row['p50_ms']:>8} {row['p99_ms']:>8}"
-            f" {row['max_ms']:>8} {row['probe_rtt_p50_ms']:>13}"
-            f" {row['load_rps_per_instance']!s:>24} {p99 / 50.0:>9.2f}"
-        )
+    print_load_table(results)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "propagation_load.json"
     report = {
@@ -351,10 +402,50 @@ def main_under_load(args: argparse.Namespace) -> None:
     print(f"\nwrote {out}")
 
 
+def print_load_table(results: dict[str, dict[str, object]]) -> None:
+    """Client-side (revoke start -> every instance 401) beside server-side (commit -> applied)."""
+    print(
+        f"\n{'store':<11} {'revokes':>7} {'client p50':>10} {'p99':>8} {'max':>8}"
+        f" {'server p50':>10} {'p99':>8} {'max':>8} {'/metrics p50':>12} {'p99':>8}"
+        f" {'revoke call p50':>15} {'req/s per instance':>20} {'server p99/50 ms':>16}"
+    )
+    for name, row in results.items():
+        server_p99 = row.get("server_p99_ms")
+        ratio = "-" if server_p99 is None else f"{float(str(server_p99)) / 50.0:.2f}"
+        print(
+            f"{name:<11} {row['revocations']:>7} {row['p50_ms']:>10} {row['p99_ms']:>8}"
+            f" {row['max_ms']:>8} {row.get('server_p50_ms', '-')!s:>10}"
+            f" {row.get('server_p99_ms', '-')!s:>8} {row.get('server_max_ms', '-')!s:>8}"
+            f" {row.get('metric_p50_ms', '-')!s:>12} {row.get('metric_p99_ms', '-')!s:>8}"
+            f" {row['revoke_call_p50_ms']:>15} {row['load_rps_per_instance']!s:>20}"
+            f" {ratio:>16}"
+        )
+    for name, row in results.items():
+        print(
+            f"{name}: the write (created_at -> store.add returned, on instance 1)"
+            f" p50 {row.get('write_p50_ms')} ms, p99 {row.get('write_p99_ms')} ms;"
+            f" after it (store.add returned -> applied in instances 2, 3)"
+            f" p50 {row.get('after_write_p50_ms')} ms, p99 {row.get('after_write_p99_ms')} ms,"
+            f" max {row.get('after_write_max_ms')} ms"
+        )
+    for name, row in results.items():
+        shares = cast("dict[str, float]", row["cpu_share_during_revocations"])
+        parts = ", ".join(
+            f"{party} {share:.0%}" for party, share in shares.items() if party != "cores"
+        )
+        print(f"{name}: CPU during the revocations, as shares of {shares['cores']} cores: {parts}")
+    print(
+        "client: revoke start (admin API of instance 1) -> the last instance's first 401;"
+        " server: a rule's commit -> applied in instances 2 and 3 (exact; /metrics: the"
+        " same from revoker_propagation_seconds, bucket-interpolated)"
+    )
+
+
 def print_table(results: dict[str, dict[str, object]]) -> None:
     print(
         f"\n{'store':<11} {'inst':>4} {'revokes':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
-        f" {'write p50':>9} {'write p99':>9} {'target':>7} {'p99/target':>10}"
+        f" {'write p50':>9} {'write p99':>9} {'server p50':>10} {'server p99':>10}"
+        f" {'target':>7} {'p99/target':>10}"
     )
     for name, row in results.items():
         p99 = float(str(row["p99_ms"]))
@@ -362,8 +453,13 @@ def print_table(results: dict[str, dict[str, object]]) -> None:
         print(
             f"{name:<11} {row['instances']:>4} {row['revocations']:>7} {row['p50_ms']:>8}"
             f" {row['p99_ms']:>8} {row['max_ms']:>8} {row['revoke_call_p50_ms']:>9}"
-            f" {row['revoke_call_p99_ms']:>9} {target:>7g} {p99 / target:>10.2f}"
+            f" {row['revoke_call_p99_ms']:>9} {row['server_p50_ms']!s:>10}"
+            f" {row['server_p99_ms']!s:>10} {target:>7g} {p99 / target:>10.2f}"
         )
+    print(
+        "p50/p99: revoke start -> every instance matched (client side); server: a rule's"
+        " commit -> applied in each instance's replica (exact, its propagation observer)"
+    )
 
 
 if __name__ == "__main__":

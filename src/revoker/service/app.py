@@ -103,6 +103,9 @@ def build_app(state: ServiceState) -> RevokerApp:
 
 def create_app() -> RevokerApp:
     """uvicorn's factory in each worker process (``--workers`` > 1)."""
+    from revoker.service.interpreter import tune_for_serving  # noqa: PLC0415 -- serve only
+
+    tune_for_serving()
     settings = Settings.from_json(os.environ[SETTINGS_ENV])
     configure_logging(settings.log_format, settings.log_level)
     return build_app(ServiceState.build(settings))

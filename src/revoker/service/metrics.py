@@ -15,6 +15,11 @@ stream), and the connections the HTTP layer closed early (``CONNECTION_CLOSES``,
 ``service/http_guard.py``: one table per process, since connections belong to the
 server, not to an app).
 
+``revoker_propagation_seconds{path}`` is a plain prometheus_client histogram, fed by
+the replica's propagation observer on its syncing thread (a few observations per
+revocation, never on the check path): how long each rule took from its commit to its
+application in this replica, by the path that brought it (``push`` or ``poll``).
+
 ``DecisionHistory`` keeps those ints' totals per reason every few seconds, for
 the console's chart of decisions over the last minutes.
 """
@@ -26,10 +31,10 @@ import threading
 import time
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -44,6 +49,7 @@ if TYPE_CHECKING:
     from revoker.app.signals.health import SourceHealthBook
     from revoker.core.jwks import JwksCache
     from revoker.core.registry import Registry
+    from revoker.core.registry.replica import PropagationPath
     from revoker.core.verify import Verifier
 
 __all__ = [
@@ -52,6 +58,8 @@ __all__ = [
     "CONTENT_TYPE",
     "ENDPOINTS",
     "MISSING_TOKEN",
+    "PROPAGATION_BUCKETS",
+    "PROPAGATION_PATHS",
     "ConnectionCloses",
     "DecisionHistory",
     "DecisionLatency",
@@ -78,6 +86,29 @@ _LATENCY_BUCKETS = (
     0.25,
     1.0,
 )
+
+#: Commit -> apply in a replica: 0.5 ms idle on loopback to seconds behind a slow store.
+PROPAGATION_BUCKETS = (
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
+PROPAGATION_PATHS = ("push", "poll")
 
 
 class DecisionLatency:
@@ -224,6 +255,19 @@ class ServiceMetrics:
             ("reason",),
             registry=self.registry,
         )
+        self.propagation = Histogram(
+            "revoker_propagation_seconds",
+            "Seconds from a rule's commit (the writing process's clock, as the store records"
+            " it) to its application in this replica, by path: push (a sync a store push woke)"
+            " or poll (the poll, the first sync, an explicit sync). Rules this process wrote"
+            " are not counted. Across hosts it includes their clock skew; on one host it is"
+            " exact.",
+            ("path",),
+            buckets=PROPAGATION_BUCKETS,
+            registry=self.registry,
+        )
+        for path in PROPAGATION_PATHS:
+            self.propagation.labels(path)  # both shown at 0 before the first change
         self._signal_lock = threading.Lock()
         self._signal_tally: dict[tuple[str, str], tuple[int, float]] = {}
         # Every reason up front, so a scrape shows each at 0 before it first happens.
@@ -268,9 +312,20 @@ class ServiceMetrics:
     def credential_failure(self, endpoint: str) -> None:
         self.credential_failures.labels(endpoint).inc()
 
+    def propagated(self, path: PropagationPath, delays: Sequence[float]) -> None:
+        """The replica's propagation observer: one observation per rule it applied."""
+        histogram = self.propagation.labels(path)
+        for seconds in delays:
+            histogram.observe(seconds)
+
     def watch(self, registry: Registry, verifier: Verifier) -> None:
-        """Read the replica and the key caches at scrape time."""
+        """Read the replica and the key caches at scrape time; time the replica's applies."""
         self.registry.register(_StateCollector(registry, verifier))
+        registry.replica.add_propagation_observer(self.propagated)
+
+    def unwatch(self, registry: Registry) -> None:
+        """Stop timing the replica's applies (the registry may outlive this app)."""
+        registry.replica.remove_propagation_observer(self.propagated)
 
     def watch_signals(self, health: SourceHealthBook, verifier: Verifier) -> None:
         """Read the Shared Signals sources' health and the transmitters' keys at scrape time."""

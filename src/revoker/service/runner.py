@@ -33,6 +33,7 @@ from revoker.devissuer import DevIssuerServer
 from revoker.service.app import build_app
 from revoker.service.http_guard import uvicorn_options
 from revoker.service.http_limits import HttpLimits
+from revoker.service.interpreter import tune_for_serving
 from revoker.service.logs import configure_logging
 from revoker.service.state import ServiceState
 
@@ -137,6 +138,7 @@ def _config(settings: Settings, app: Any, *, factory: bool) -> uvicorn.Config:
 
 
 def _serve_one(settings: Settings, banner: _Banner) -> None:
+    tune_for_serving()
     state = ServiceState.build(settings)
     try:
         state.revoker.agree()  # a lifetime mismatch is one line, before the port is bound

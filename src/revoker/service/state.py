@@ -152,4 +152,5 @@ class ServiceState:
             poller.stop()
         if self.settings.ssf_enabled or self.settings.gtr_enabled:
             self.revoker.operations.close_signals()
+        self.metrics.unwatch(self.revoker.registry)
         self.revoker.close()

@@ -16,24 +16,45 @@ atomically, so a reader sees either the old or the new state.
 ``sync`` follows the store's change log by sequence number and falls back to a
 snapshot when the log was trimmed; a poll thread calls it, and ``notify`` wakes
 that thread at once. A store that pushes (a ``PushSource``: Redis, PostgreSQL)
-is subscribed in ``start`` with ``notify`` as the callback; while that push is
-healthy (and the last sync worked) the poll slows to
+is subscribed in ``start``; each push wakes the poll thread the same way. While
+that push is healthy (and the last sync worked) the poll slows to
 ``push_poll_interval_seconds``, a safety net for a lost message. The time of
 the last good sync alone decides freshness (never the push link): a replica
 that could not sync for ``max_staleness_seconds`` fails closed with
 ``RegistryStale`` unless ``fail_open`` was chosen.
 
+Under load, the event loop of the same process holds the GIL and never blocks,
+so a thread that wakes (the poll thread on a push) or returns from a store round
+trip waits the interpreter's switch interval (5 ms by default) before the loop
+is asked to let go, and a catch-up takes several such turns. So from a push
+until the sync that follows it ends, and during every sync, the switch interval
+is cut to ``SYNC_SWITCH_INTERVAL_SECONDS`` (``sys.setswitchinterval`` is
+process-wide; one count is shared by every replica and thread, and the interval
+the process had is restored when the last of them ends). Outside those moments
+the interval is left alone. (``revoker serve``, which owns its process, shortens
+it for good: ``service/interpreter.py``.)
+
 Change listeners (``add_change_listener``) are called after a sync applied
 changes, outside the lock and off the ``match`` path: metrics, benchmarks.
+
+Propagation observers (``add_propagation_observer``) get, per sync, how long each rule
+the change log brought took from its commit to its application here: the rule's
+``created_at`` (the writing process's clock, which is what every store records as the
+change's time) to this replica's clock right after the index took it, clamped at 0, and
+the path that brought it: ``"push"`` (the sync a push woke) or ``"poll"`` (the poll,
+the first sync, an explicit ``sync``). Across hosts the figure includes their
+clock skew; on one host it is exact. Rules this process wrote itself (``add_rule``) and
+rules a snapshot loaded are not observed: they did not propagate. Lifts are not timed.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from revoker.core.clock import Clock
 from revoker.core.errors import RegistryStale, StoreError
@@ -46,7 +67,14 @@ if TYPE_CHECKING:  # numpy loads at the first sync, not with the module: a Lambd
     from revoker.core.registry.columns import Columns
     from revoker.core.registry.compact import CompactIndex
 
-__all__ = ["COMPACT_ABOVE", "DEFAULT_MAX_STALENESS_SECONDS", "Replica"]
+__all__ = [
+    "COMPACT_ABOVE",
+    "DEFAULT_MAX_STALENESS_SECONDS",
+    "SYNC_SWITCH_INTERVAL_SECONDS",
+    "PropagationObserver",
+    "PropagationPath",
+    "Replica",
+]
 
 logger = logging.getLogger("revoker.registry")
 
@@ -59,11 +87,49 @@ _BATCH = 10_000
 _MAX_BATCHES = 10  # further behind than this, a snapshot is cheaper than replaying
 
 ChangeListener = Callable[[Sequence[Change]], None]
+#: How a change reached the replica: the sync a store's push woke, or any other sync.
+PropagationPath = Literal["push", "poll"]
+#: Called with the path and, per rule applied from the change log, commit -> apply seconds.
+PropagationObserver = Callable[[PropagationPath, Sequence[float]], None]
 # A store's optional fast snapshot: (seq, rows) with trusted rows, see store.py.
 SnapshotRows = Callable[[float], tuple[int, Iterable[StoredRow]]]
 # A store's optional columnar snapshot: (seq, columns), trusted, see store.py.
 SnapshotColumns = Callable[[float], tuple[int, "Columns"]]
 _PUSH_POLL_SECONDS = 5.0  # the slow poll beside a healthy push, unless max_staleness asks for less
+_LOCAL_IDS = 4096  # rules add_rule applied, remembered so their log entry is not timed
+#: The switch interval while a sync runs (the interpreter's default is 5 ms).
+SYNC_SWITCH_INTERVAL_SECONDS = 0.0002
+
+
+class _SwitchSooner:
+    """Cuts the interpreter's switch interval while held; restores it when the last lets go.
+
+    Process-wide, as the interval is: every sync holds it, and so does a push until the
+    sync it woke ends; nested and concurrent holders (replicas, threads) share one count.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._lock = threading.Lock()
+        self._active = 0
+        self._saved = 0.0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._active == 0:
+                self._saved = sys.getswitchinterval()
+                if self._saved > self._seconds:
+                    sys.setswitchinterval(self._seconds)
+            self._active += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self._active -= 1
+            if self._active == 0:
+                sys.setswitchinterval(self._saved)
+
+
+_SWITCH_SOONER = _SwitchSooner(SYNC_SWITCH_INTERVAL_SECONDS)
 
 
 class Replica:
@@ -99,6 +165,8 @@ class Replica:
         self._push_poll_interval_seconds = push_poll_interval_seconds
         self._subscription: Subscription | None = None
         self._listeners: tuple[ChangeListener, ...] = ()
+        self._observers: tuple[PropagationObserver, ...] = ()
+        self._local_ids: dict[str, None] = {}  # insertion-ordered: the oldest is dropped first
         # What match reads; swapped whole on reload. Empty until the first write or sync.
         self._rules: CompactIndex | DictIndex | EmptyIndex = EmptyIndex()
         self._compact_above = compact_above
@@ -109,6 +177,8 @@ class Replica:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
+        self._hurry_lock = threading.Lock()
+        self._hurried = False  # a push cut the switch interval until the poll thread syncs
 
     # -- the hot path -------------------------------------------------------
 
@@ -121,7 +191,15 @@ class Replica:
 
     def sync(self) -> None:
         """Catch up with the store; a ``StoreError`` leaves the replica as it was."""
+        self._sync("poll")
+
+    def _sync(self, path: PropagationPath) -> None:
+        with _SWITCH_SOONER:
+            self._sync_now(path)
+
+    def _sync_now(self, path: PropagationPath) -> None:
         applied: list[Change] = []
+        delays: list[float] = []
         if self._before_sync is not None:
             self._before_sync()
         with self._write_lock:
@@ -134,7 +212,7 @@ class Replica:
                     if changes is None:
                         applied = self._reload(now)
                         break
-                    self._apply(changes, now)
+                    self._apply(changes, now, delays)
                     applied.extend(changes)
                     if len(changes) < _BATCH:
                         break
@@ -144,6 +222,8 @@ class Replica:
             self._last_sync_at = now
         if applied and self._listeners:
             self._tell_listeners(applied)
+        if delays:
+            self._tell_observers(path, delays)
 
     def sync_if_older(self, max_age_seconds: float) -> bool:
         """Sync when the last good sync is older than ``max_age_seconds`` (a Lambda's bound)."""
@@ -157,6 +237,11 @@ class Replica:
         """Apply a rule this process just stored, before the change log brings it back."""
         with self._write_lock:
             self._writable().insert(entry_of(rule), self._clock())
+            if self._observers:
+                local = self._local_ids
+                local[rule.id] = None
+                if len(local) > _LOCAL_IDS:
+                    del local[next(iter(local))]
 
     def remove_rule(self, rule_id: str) -> None:
         """Drop a rule this process just lifted, before the change log says so."""
@@ -164,8 +249,23 @@ class Replica:
             self._rules.remove(rule_id)  # by id alone: a scan of the ids (tens of ms at 10M)
 
     def notify(self) -> None:
-        """Wake the poll thread to sync now (a store's push calls this)."""
+        """Wake the poll thread to sync now."""
         self._wake.set()
+
+    def _pushed(self) -> None:
+        """A store's push (or its link lost): wake the poll thread, with the switch interval
+        cut until its sync ends, so it takes the GIL from a busy event loop at once."""
+        with self._hurry_lock:
+            if not self._hurried and self._thread is not None and not self._stopping.is_set():
+                _SWITCH_SOONER.__enter__()
+                self._hurried = True
+        self._wake.set()
+
+    def _unhurry(self) -> None:
+        with self._hurry_lock:
+            if self._hurried:
+                self._hurried = False
+                _SWITCH_SOONER.__exit__()
 
     def add_change_listener(self, listener: ChangeListener) -> None:
         """Call ``listener(changes)`` after each sync that applied changes (a reload reports
@@ -177,16 +277,27 @@ class Replica:
         with self._write_lock:
             self._listeners = tuple(known for known in self._listeners if known is not listener)
 
+    def add_propagation_observer(self, observer: PropagationObserver) -> None:
+        """Call ``observer(path, seconds)`` after each sync that applied rules from the change
+        log (see the module docstring); it runs on the syncing thread and must be quick."""
+        with self._write_lock:
+            self._observers = (*self._observers, observer)
+
+    def remove_propagation_observer(self, observer: PropagationObserver) -> None:
+        with self._write_lock:
+            # ==, not is: a bound method is a new object at each attribute access.
+            self._observers = tuple(known for known in self._observers if known != observer)
+
     def start(self) -> None:
         """Sync once, subscribe to the store's push if it has one, then keep syncing on a
         daemon thread (every poll interval, at once on a push)."""
         if self._thread is not None:
             return
         self._stopping.clear()
-        self._sync_logged()
+        self._sync_logged("poll")
         if self._push and isinstance(self._store, PushSource):
             try:
-                self._subscription = self._store.subscribe(self.notify)
+                self._subscription = self._store.subscribe(self._pushed)
             except Exception as exc:  # noqa: BLE001 -- without push the poll still keeps us in step
                 logger.warning("revocation registry cannot subscribe to its store: %s", exc)
         self._thread = threading.Thread(target=self._run, name="revoker-replica", daemon=True)
@@ -263,11 +374,13 @@ class Replica:
             self._wake.clear()  # before syncing: a notify from now on means another round
             if self._stopping.is_set():
                 break
-            self._sync_logged()
+            self._sync_logged("push" if self._hurried else "poll")
+            self._unhurry()
+        self._unhurry()
 
-    def _sync_logged(self) -> None:
+    def _sync_logged(self, path: PropagationPath) -> None:
         try:
-            self.sync()
+            self._sync(path)
         except Exception as exc:  # noqa: BLE001 -- the poll thread must outlive any store failure
             if not self._failing:
                 logger.warning("revocation registry cannot sync: %s", " ".join(str(exc).split()))
@@ -345,10 +458,29 @@ class Replica:
             except Exception:
                 logger.exception("a revocation registry change listener failed")
 
-    def _apply(self, changes: list[Change], now: float) -> None:
+    def _tell_observers(self, path: PropagationPath, delays: Sequence[float]) -> None:
+        for observer in self._observers:
+            try:
+                observer(path, delays)
+            except Exception:
+                logger.exception("a revocation registry propagation observer failed")
+
+    def _apply(self, changes: list[Change], now: float, delays: list[float]) -> None:
+        """Apply ``changes``; with observers, append each new rule's commit -> apply delay."""
         for change in changes:
             if change.op == "add":
                 self._writable().insert(entry_of(change.rule), now)
             else:
                 self._rules.remove(change.rule.id, change.rule)
             self._seq = change.seq
+        if not self._observers:
+            return
+        applied_at = self._clock()  # after the index took them: what match sees from now on
+        local = self._local_ids
+        for change in changes:
+            if change.op != "add":
+                continue
+            if local and change.rule.id in local:
+                del local[change.rule.id]  # this process applied it already (add_rule)
+                continue
+            delays.append(max(0.0, applied_at - change.rule.created_at))
