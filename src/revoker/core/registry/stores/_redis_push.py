@@ -60,7 +60,11 @@ class PubSubChannel:
         message = self._pubsub.get_message(timeout=timeout_seconds)
         while message is not None:
             self._last_heard = time.monotonic()
-            received += message["type"] == "message"
+            if message["type"] == "message":
+                # Tell the replica at once: one more read here is one more wait for the
+                # interpreter lock behind a busy event loop. The rest come on the next wait.
+                received = 1
+                break
             message = self._pubsub.get_message(timeout=0.0)
         now = time.monotonic()
         if now - self._last_heard > 3 * self._heartbeat_seconds:
