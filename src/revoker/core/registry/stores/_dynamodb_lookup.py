@@ -34,7 +34,11 @@ from typing import Any
 from revoker.core.clock import Clock
 from revoker.core.errors import RegistryStale, StoreError
 from revoker.core.registry.index import DictIndex, row_of
-from revoker.core.registry.replica import DEFAULT_MAX_STALENESS_SECONDS, Replica
+from revoker.core.registry.replica import (
+    DEFAULT_MAX_STALENESS_SECONDS,
+    PropagationPath,
+    Replica,
+)
 from revoker.core.registry.rules import Rule, RuleKind
 from revoker.core.registry.stores._dynamodb_keys import LookupKey, candidate_keys, lookup_key_of
 from revoker.core.registry.stores.dynamodb import DynamoDBStore
@@ -117,9 +121,12 @@ class DynamoDBLookup(Replica):
         self.sync()
         return True
 
+    def _sync(self, path: PropagationPath) -> None:
+        self.sync()  # no change log to follow, by push or by poll: only the agreement
+
     def start(self) -> None:
         """No poll thread: there is nothing to keep in step, only the agreement to make."""
-        self._sync_logged()
+        self._sync_logged("poll")
 
     def add_rule(self, rule: Rule) -> None:
         with self._cache_lock:
