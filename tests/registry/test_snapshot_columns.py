@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
 from backend_redis import open_store as open_redis
 
+from revoker.core.clock import FrozenClock
 from revoker.core.registry import RegistryLimits, Rule, RuleKind, RuleStore
 from revoker.core.registry.columns import Columns
 from revoker.core.registry.index import row_of
+from revoker.core.registry.replica import Replica
 from revoker.core.registry.rules import new_rule
 
 T0 = 1_700_000_000.0
@@ -93,3 +96,42 @@ def test_redis_rules_written_before_the_buckets_still_load(tmp_path: Path) -> No
         same(columns, rules)
     finally:
         store.close()
+
+
+class _Recording:
+    """A store that notes which snapshot a replica asked it for, and is otherwise itself."""
+
+    def __init__(self, store: RuleStore) -> None:
+        self._store = store
+        self.asked: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._store, name)
+        if not name.startswith("snapshot"):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.asked.append(name)
+            return attribute(*args, **kwargs)
+
+        return call
+
+
+@pytest.mark.parametrize(("bound", "shape"), [(5, "columns"), (50, "rows")])
+def test_a_replicas_first_load_reads_columns_from_a_large_store_and_rows_from_a_small(
+    store: RuleStore, bound: int, shape: str
+) -> None:
+    """The store's count decides the first load (columns build the compact index about
+    twice as fast); a small store still loads into dictionaries, by rows."""
+    hint = getattr(store, "rule_count_hint", None)
+    if hint is None or getattr(store, "snapshot_columns", None) is None:
+        pytest.skip("this store has no columnar snapshot")
+    for n in range(10):
+        store.add(new_rule(RuleKind.SUBJECT, f"user-{n}", now=T0, limits=LIMITS))
+    assert hint() == 10
+    recording = _Recording(store)
+    replica = Replica(cast("RuleStore", recording), clock=FrozenClock(T0), compact_above=bound)
+    replica.sync()
+    assert recording.asked == [f"snapshot_{shape}"]
+    assert replica.rule_count == 10
+    assert replica.match({"sub": "user-9", "iss": "i", "iat": T0 - 1}, {}, "a.b.c") is not None

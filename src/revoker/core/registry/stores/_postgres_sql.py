@@ -90,6 +90,7 @@ _QUERIES = {
         ORDER BY c.seq""",
     "head": "SELECT max(value) FILTER (WHERE name = 'head'),"
     " max(value) FILTER (WHERE name = 'epoch') FROM {s}.meta",
+    "rule_count": "SELECT count(*) FROM {s}.rules",
     "active_rules": f"SELECT {COLUMNS} FROM {{s}}.rules WHERE {_ACTIVE} ORDER BY seq",
     # The columnar snapshot: a range of seq a row, every column one string or bytea.
     "active_columns": f"""

@@ -224,6 +224,13 @@ class PostgresStore:
                 rows: list[StoredRow] = list(cursor)
         return int(head), rows
 
+    def rule_count_hint(self) -> int:
+        """About how many rules the store holds (expired ones not yet pruned too): how a
+        replica that holds none yet picks its snapshot's shape."""
+        with self._connection("count the rules") as conn:
+            row = conn.execute(self._sql["rule_count"]).fetchone()
+        return int(row[0]) if row else 0
+
     def snapshot_columns(self, now: float) -> tuple[int, Columns]:
         """``snapshot`` as columns (``registry.columns``): what a replica loads from.
 

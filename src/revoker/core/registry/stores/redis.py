@@ -233,6 +233,12 @@ class RedisStore:
         self._remember_tip(int(head or 0), last)
         return int(head or 0), _redis_bulk.active_rows(self._pages(), now)
 
+    def rule_count_hint(self) -> int:
+        """About how many rules the store holds (expired ones not yet pruned too): how a
+        replica that holds none yet picks its snapshot's shape."""
+        with self._errors("count the rules"):
+            return int(self._client.zcard(self._key("rules")))
+
     def snapshot_columns(self, now: float) -> tuple[int, Columns]:
         """``snapshot`` as columns (``registry.columns``): what a replica loads from.
 

@@ -196,6 +196,12 @@ class SqliteStore:
             seq = _current_seq(db)
         return seq, self._active_rows(now)
 
+    def rule_count_hint(self) -> int:
+        """About how many rules the store holds (expired ones not yet pruned too): how a
+        replica that holds none yet picks its snapshot's shape."""
+        with self._transaction("count the rules", write=False) as db:
+            return int(db.execute("SELECT count(*) FROM rules").fetchone()[0])
+
     def snapshot_columns(self, now: float) -> tuple[int, Columns]:
         """``snapshot`` as columns (``registry.columns``): what a replica loads from.
 
