@@ -35,9 +35,11 @@ __all__ = [
     "KIND_CODES",
     "ORDER",
     "Columns",
+    "NotColumnar",
     "decode_text",
     "encode_texts",
     "fixed_point_floats",
+    "joined_columns",
 ]
 
 # A kind's code in ``Columns.kinds`` is its place in ``index.ORDER``, the order ``match`` checks.
@@ -144,6 +146,53 @@ class Columns:
 
 def _floats(numbers: Sequence[float | None]) -> F8:
     return np.array([_NONE if x is None else x for x in numbers], dtype=np.float64)
+
+
+class NotColumnar(Exception):
+    """This part of a snapshot cannot be taken apart as columns: read it as rows."""
+
+
+def joined_columns(
+    count: int,
+    ids: str,
+    kinds: str,
+    values: str,
+    triples: str,
+    *,
+    store: str,
+    times: tuple[F8, F8, F8],
+) -> Columns:
+    """The columns of ``count`` rules a SQL aggregate sent joined: ids, values and
+    (issuer, reason, actor) by ``\\x1f`` between fields and ``\\x1e`` between rows, kinds as
+    one digit each; ``times`` are (cutoff, expires, created), already decoded.
+    ``NotColumnar`` when a text held a separator, ``StoreError`` for an unknown kind."""
+    id_list, value_list = ids.split("\x1f"), values.split("\x1f")
+    triple_list = triples.split("\x1e")
+    if not len(id_list) == len(value_list) == len(triple_list) == len(kinds) == count:
+        raise NotColumnar("a text holds a separator")
+    codes = np.frombuffer(kinds.encode("ascii"), np.uint8) - np.uint8(48)
+    if codes.size and codes.max() >= len(KIND_CODES):
+        raise StoreError(f"the {store} store holds a malformed rule: unknown kind")
+    table = dict.fromkeys(triple_list)
+    shared: list[tuple[str | None, str, str]] = []
+    for number, text in enumerate(table):
+        parts = text.split("\x1f")
+        if len(parts) != 3:
+            raise NotColumnar("a reason or actor holds a separator")
+        issuer, reason, actor = parts
+        shared.append((issuer or None, reason, actor))
+        table[text] = number
+    cutoff, expires, created = times
+    return Columns(
+        ids=id_list,
+        kinds=codes,
+        values=value_list,
+        scopes=np.fromiter(map(table.__getitem__, triple_list), np.int64, count),
+        triples=shared,
+        cutoff=cutoff,
+        expires=expires,
+        created=created,
+    )
 
 
 def fixed_point_floats(text: str, count: int, width: int, offset: int, scale: int) -> F8:

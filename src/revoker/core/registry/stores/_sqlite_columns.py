@@ -16,10 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from revoker.core.errors import StoreError
-from revoker.core.registry.columns import KIND_CODES, Columns, fixed_point_floats
+from revoker.core.registry.columns import (
+    F8,
+    KIND_CODES,
+    Columns,
+    NotColumnar,
+    fixed_point_floats,
+    joined_columns,
+)
 
 __all__ = ["QUERY", "NotColumnar", "page_columns"]
 
@@ -54,42 +58,15 @@ FROM (SELECT * FROM rules WHERE seq > ? AND seq <= ? AND (expires_at IS NULL OR 
 """  # noqa: S608 -- built from constants
 
 
-class NotColumnar(Exception):
-    """This page cannot be taken apart as columns: read it as rows."""
-
-
 def page_columns(count: int, row: tuple[Any, ...]) -> Columns:
     """The columns of one page ``QUERY`` returned; ``NotColumnar`` when the page must be
     read as rows, ``StoreError`` for a rule of an unknown kind."""
     _, _, ids, kinds, values, triples, cutoff, expires, created, exact = row
     if not exact:
         raise NotColumnar("a time is not a whole multiple of 2**-22 s")
-    id_list, value_list, triple_list = (
-        ids.split("\x1f"),
-        values.split("\x1f"),
-        triples.split("\x1e"),
-    )
-    if not len(id_list) == len(value_list) == len(triple_list) == len(kinds) == count:
-        raise NotColumnar("a text holds a separator")
-    codes = np.frombuffer(kinds.encode("ascii"), np.uint8) - np.uint8(48)
-    if codes.size and codes.max() >= len(KIND_CODES):
-        raise StoreError("the SQLite store holds a malformed rule: unknown kind")
-    table = dict.fromkeys(triple_list)
-    shared: list[tuple[str | None, str, str]] = []
-    for number, text in enumerate(table):
-        parts = text.split("\x1f")
-        if len(parts) != 3:
-            raise NotColumnar("a reason or actor holds a separator")
-        issuer, reason, actor = parts
-        shared.append((issuer or None, reason, actor))
-        table[text] = number
-    return Columns(
-        ids=id_list,
-        kinds=codes,
-        values=value_list,
-        scopes=np.fromiter(map(table.__getitem__, triple_list), np.int64, count),
-        triples=shared,
-        cutoff=fixed_point_floats(cutoff, count, _WIDTH, _OFFSET, _SCALE),
-        expires=fixed_point_floats(expires, count, _WIDTH, _OFFSET, _SCALE),
-        created=fixed_point_floats(created, count, _WIDTH, _OFFSET, _SCALE),
-    )
+
+    def floats(text: str) -> F8:
+        return fixed_point_floats(text, count, _WIDTH, _OFFSET, _SCALE)
+
+    times = (floats(cutoff), floats(expires), floats(created))
+    return joined_columns(count, ids, kinds, values, triples, store="SQLite", times=times)
