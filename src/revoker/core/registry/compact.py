@@ -1,9 +1,12 @@
 """The compact index ``Replica.match`` reads: sorted numpy arrays per kind, about 60 B a rule.
 
 Per rule kind, a ``Segment`` holds the bulk of the rules (a snapshot, and the
-recent changes merged in) in parallel arrays sorted by *key*, the low 32 bits
-of Python's ``hash`` of the value (keyed per process, and cached by each claim
-string, so the check computes nothing new):
+recent changes merged in) in parallel arrays sorted by *key*, the CRC-32 of the
+value's UTF-8 (``stable_key``): the same in every process, so a built index can
+be saved and loaded whole (``index_snapshot.py``). The check reads a claim's key
+from ``KEYS``, a bounded dict of the keys of claims seen lately: a hit costs a
+dict look-up, what the ``hash`` it replaced cost, and a miss (a new token's
+``jti``) a CRC of a few dozen bytes:
 
     keys     uint32    the key, sorted (ties in add order)
     values   uint8[W]  the value, 16 bytes for a UUID (``columns.encode_texts``)
@@ -42,6 +45,7 @@ or the new state.
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -76,7 +80,7 @@ from revoker.core.registry.rules import (
 )
 from revoker.core.registry.rules import signed_part_sha256 as _sha256
 
-__all__ = ["MERGE_AT", "CompactIndex", "Segment"]
+__all__ = ["KEYS", "MERGE_AT", "CompactIndex", "Frozen", "Segment", "SegmentRows", "stable_key"]
 
 MERGE_AT = 65_536  # delta rules that trigger a merge (about 25 MB of dictionaries)
 _TEXT_CAP = 64  # bytes of a value or id kept in the arrays; longer ones are kept as str
@@ -87,6 +91,8 @@ _ABSENT_KEPT = 4096  # values per kind remembered as in no rule
 _SWEEP_WINDOW = 60.0  # seconds of expiries collected per scan of a segment
 _KIND_TEXT = tuple(kind.value for kind in ORDER)
 _CUT = tuple(kind in CUTOFF_KINDS for kind in ORDER)
+_KEYS_KEPT = 1 << 17  # claim values whose key is remembered (about 15 MB at most)
+_NOT_TEXT_KEY = 0x5BD1E995  # the key of a claim that is not a string: no rule holds one
 
 U8 = npt.NDArray[np.uint8]
 F8 = npt.NDArray[np.float64]
@@ -94,7 +100,7 @@ Meta = tuple[str | None, str, str, int, int]  # issuer, reason, actor, id format
 
 
 @dataclass(slots=True)
-class _Rows:
+class SegmentRows:
     """One kind's rules as encoded columns, in add order: what a ``Segment`` is built from."""
 
     keys: npt.NDArray[np.uint32]
@@ -119,10 +125,9 @@ class _Rows:
         created: F8,
         expires: F8,
         cutoff: F8 | None,
-    ) -> _Rows:
+    ) -> SegmentRows:
         n = len(values)
-        hashes = np.fromiter(map(hash, values), np.int64, n)
-        keys = (hashes & _KEY).astype(np.uint32)
+        keys = np.fromiter(map(stable_key, values), np.uint32, n)
         id_matrix, id_fmts, esc_ids = encode_texts(ids, _TEXT_CAP)
         value_matrix, value_fmts, esc_values = encode_texts(values, _TEXT_CAP)
         combined = (scopes * 256 + id_fmts) * 256 + value_fmts
@@ -135,7 +140,7 @@ class _Rows:
                    meta.astype(np.int64), metas, esc_ids, esc_values)  # fmt: skip
 
     @classmethod
-    def of_entries(cls, entries: list[Entry], cut: bool) -> _Rows:
+    def of_entries(cls, entries: list[Entry], cut: bool) -> SegmentRows:
         triples: dict[tuple[str | None, str, str], int] = {}
         scopes = np.array([triples.setdefault((e[3], e[6], e[7]), len(triples)) for e in entries])
         nan = math.nan
@@ -151,11 +156,11 @@ class _Rows:
             else None,
         )
 
-    def take(self, chosen: npt.NDArray[np.intp]) -> _Rows:
+    def take(self, chosen: npt.NDArray[np.intp]) -> SegmentRows:
         """These rows only, in this order."""
         where = np.full(len(self.keys), -1, np.int64)
         where[chosen] = np.arange(chosen.size)
-        return _Rows(
+        return SegmentRows(
             self.keys[chosen], self.ids[chosen], self.values[chosen], self.created[chosen],
             self.expires[chosen], None if self.cutoff is None else self.cutoff[chosen],
             self.meta[chosen], self.metas,
@@ -164,14 +169,14 @@ class _Rows:
         )  # fmt: skip
 
     @staticmethod
-    def concat(first: _Rows, second: _Rows) -> _Rows:
+    def concat(first: SegmentRows, second: SegmentRows) -> SegmentRows:
         table: dict[Meta, int] = {}
         remaps = [
             np.array([table.setdefault(m, len(table)) for m in part.metas], np.int64)
             for part in (first, second)
         ]
         shift = len(first.keys)
-        return _Rows(
+        return SegmentRows(
             np.concatenate([first.keys, second.keys]),
             _stack(first.ids, second.ids),
             _stack(first.values, second.values),
@@ -185,6 +190,33 @@ class _Rows:
             first.esc_ids | {r + shift: t for r, t in second.esc_ids.items()},
             first.esc_values | {r + shift: t for r, t in second.esc_values.items()},
         )
+
+
+def stable_key(value: Any) -> int:
+    """The key of a rule value or claim: CRC-32 of its UTF-8, in every process the same."""
+    if isinstance(value, str):
+        return zlib.crc32(value.encode("utf-8", "surrogatepass"))
+    return _NOT_TEXT_KEY
+
+
+class _Keys(dict[Any, int]):
+    """Claim value -> ``stable_key``, computed once; cleared whole when it grows too big.
+
+    ``KEYS[v]`` on a hit is one dict look-up (no Python call); an unhashable claim
+    raises ``TypeError``, as ``hash`` did, which ``match`` retries as plain claims.
+    """
+
+    __slots__ = ()
+
+    def __missing__(self, value: Any) -> int:
+        key = stable_key(value)
+        if len(self) >= _KEYS_KEPT:
+            self.clear()
+        self[value] = key
+        return key
+
+
+KEYS = _Keys()
 
 
 def _stack(a: U8, b: U8) -> U8:
@@ -202,7 +234,7 @@ class Segment:
                  "cutoff", "dead", "dead_count", "esc_ids", "esc_values", "expires", "ids",
                  "keys", "kind", "mask", "meta", "metas", "n", "shift", "values")  # fmt: skip
 
-    def __init__(self, kind: int, rows: _Rows, *, headroom: int) -> None:
+    def __init__(self, kind: int, rows: SegmentRows, *, headroom: int) -> None:
         order = np.argsort((rows.keys.astype(np.uint64) << np.uint64(32))
                            | np.arange(len(rows.keys), dtype=np.uint64))  # fmt: skip
         if not np.array_equal(order, np.arange(order.size)):
@@ -233,6 +265,47 @@ class Segment:
         self._next_due = (
             float(np.nanmin(rows.expires)) if n and not np.isnan(rows.expires).all() else math.inf
         )
+
+    @classmethod
+    def restore(
+        cls, kind: int, rows: SegmentRows, *, width: int, bits: bytes, dead: bytes
+    ) -> Segment:
+        """A segment as ``frozen`` saved it (``index_snapshot.py``): its rows, already sorted
+        by key, its filter and its dead bits; ``ValueError`` when they do not fit together."""
+        n = len(rows.keys)
+        columns: list[npt.NDArray[Any]] = [rows.ids, rows.values, rows.created, rows.expires,
+                                           rows.meta]  # fmt: skip
+        if rows.cutoff is not None:
+            columns.append(rows.cutoff)
+        if any(len(column) != n for column in columns):
+            raise ValueError("a saved segment's columns differ in length")
+        if not 15 <= width <= 32 or len(bits) != 1 << (width - 3) or len(dead) != (n + 7) // 8:
+            raise ValueError("a saved segment's filter or dead bits have the wrong size")
+        if n and (int(rows.meta.min()) < 0 or int(rows.meta.max()) >= len(rows.metas)):
+            raise ValueError("a saved segment refers to a scope it does not hold")
+        if n > 1 and bool((rows.keys[1:] < rows.keys[:-1]).any()):
+            raise ValueError("a saved segment's keys are not sorted")
+        segment = cls.__new__(cls)
+        segment.kind, segment.n = kind, n
+        segment.keys, segment._keys_mv = rows.keys, rows.keys.data
+        segment.ids, segment.values = rows.ids, rows.values
+        segment.created, segment.expires, segment.cutoff = rows.created, rows.expires, rows.cutoff
+        segment.meta = rows.meta.astype(np.uint16 if len(rows.metas) <= 65_536 else np.uint32)
+        segment.metas = rows.metas
+        segment.esc_ids, segment.esc_values = rows.esc_ids, rows.esc_values
+        segment.dead = segment._dead_mv = bytearray(dead)
+        segment.dead_count = int.from_bytes(dead, "little").bit_count()
+        segment.mask, segment.shift = (1 << width) - 1, 32 - width
+        segment.bits = bytearray(bits)
+        segment._pending, segment._horizon = [], -math.inf
+        live_expiries = rows.expires[~np.isnan(rows.expires)] if n else rows.expires
+        segment._next_due = float(live_expiries.min()) if live_expiries.size else math.inf
+        return segment
+
+    @property
+    def width(self) -> int:
+        """Bits of the key the first filter bit takes (the filter holds ``2 ** width`` bits)."""
+        return self.mask.bit_length()
 
     @property
     def live(self) -> int:
@@ -273,7 +346,7 @@ class Segment:
 
     def locate(self, value: str, rule_id: str) -> int | None:
         """The live row of this rule (by its value and id), or None."""
-        key = hash(value) & _KEY
+        key = KEYS[value]
         for i in self.positions(key):
             _, _, _, id_fmt, value_fmt = self.metas[self.meta[i]]
             if (
@@ -342,16 +415,17 @@ class Segment:
             float(self.created[i]),
         )
 
-    def live_rows(self) -> _Rows:
+    def live_rows(self) -> SegmentRows:
         if not self.dead_count:
             return self.as_rows()
         dead = np.unpackbits(np.frombuffer(bytes(self.dead), np.uint8), bitorder="little")
         return self.as_rows().take(np.flatnonzero(dead[: self.n] == 0))
 
-    def as_rows(self) -> _Rows:
+    def as_rows(self) -> SegmentRows:
         meta = self.meta.astype(np.int64)
-        return _Rows(self.keys, self.ids, self.values, self.created, self.expires, self.cutoff,
-                     meta, self.metas, self.esc_ids, self.esc_values)  # fmt: skip
+        return SegmentRows(self.keys, self.ids, self.values, self.created, self.expires,
+                           self.cutoff, meta, self.metas, self.esc_ids,
+                           self.esc_values)  # fmt: skip
 
     def live_positions(self) -> Iterator[int]:
         dead = self._dead_mv
@@ -392,7 +466,7 @@ class CompactIndex:
                 segments.append(None)
                 continue
             pick = chosen.tolist()
-            rows = _Rows.encode(
+            rows = SegmentRows.encode(
                 _pick(columns.ids, pick),
                 _pick(columns.values, pick),
                 triples=columns.triples,
@@ -408,6 +482,28 @@ class CompactIndex:
     def from_rows(cls, rows: Iterable[StoredRow], now: float) -> CompactIndex:
         return cls.from_columns(Columns.from_rows(rows), now)
 
+    @classmethod
+    def restore(
+        cls, segments: list[Segment | None], delta: Iterable[Entry], now: float
+    ) -> CompactIndex:
+        """An index of restored segments and the delta entries saved beside them."""
+        if len(segments) != len(ORDER):
+            raise ValueError("a saved index holds the wrong number of kinds")
+        index = cls(segments)
+        for entry in delta:
+            index.insert(entry, now)
+        index.sweep(now)
+        return index
+
+    def freeze(self) -> Frozen:
+        """What saving this index needs, taken at once (under the replica's writer lock):
+        segment arrays are never written after a build, so only the filter, the dead
+        bits and the delta's entries are copied."""
+        return Frozen(
+            [None if s is None else (s, bytes(s.bits), bytes(s.dead)) for s in self.segments],
+            list(self.delta.by_id.values()),
+        )
+
     # -- the hot path ---------------------------------------------------------
 
     def match(  # noqa: PLR0912 -- one inline branch per kind: this is the hot path
@@ -415,12 +511,12 @@ class CompactIndex:
     ) -> Rule | None:
         """The first active rule that revokes this token (as ``index.match_index``)."""
         kb, km, tb, tm, fb, fm, sb, sm, ub, um, cb, cm, ib, im, eb, em = self.probe
-        bit = _BITS
+        bit, keys = _BITS, KEYS
         try:
             iss = claims.get("iss")
             if kb is not None:
                 v = header.get("kid")
-                p = hash(v) & km
+                p = keys[v] & km
                 if kb[p >> 3] & bit[p & 7] and (rule := self._find(0, v, iss)):
                     return rule
             if tb is not None:
@@ -434,31 +530,31 @@ class CompactIndex:
                     or (v[:3] == "eyJ" and LOOKS_LIKE_JWS.fullmatch(v))
                 ):
                     v = _sha256(raw)
-                p = hash(v) & tm
+                p = keys[v] & tm
                 if tb[p >> 3] & bit[p & 7] and (rule := self._find(1, v, iss)):
                     return rule
             if fb is not None:
                 v = claims.get("origin_jti")
-                p = hash(v) & fm
+                p = keys[v] & fm
                 if fb[p >> 3] & bit[p & 7] and (rule := self._find(2, v, iss)):
                     return rule
             if sb is not None:
                 v = claims.get("sid")
-                p = hash(v) & sm
+                p = keys[v] & sm
                 if sb[p >> 3] & bit[p & 7] and (rule := self._find(3, v, iss)):
                     return rule
             if ub is not None or cb is not None or ib is not None or eb is not None:
                 iat = claims.get("iat")
                 if ub is not None:
                     v = claims.get("sub")
-                    p = hash(v) & um
+                    p = keys[v] & um
                     if ub[p >> 3] & bit[p & 7] and (rule := self._find(4, v, iss, iat, cut=True)):
                         return rule
                 if eb is not None:
                     v = claims.get("email")
                     if v.__class__ is str:  # as rules.normal_email: rules hold it in lower case
                         v = v.lower()
-                        p = hash(v) & em
+                        p = keys[v] & em
                         if eb[p >> 3] & bit[p & 7] and (
                             rule := self._find(7, v, iss, iat, cut=True)
                         ):
@@ -473,13 +569,13 @@ class CompactIndex:
                     else:
                         clients = (v,)
                     for v in clients:
-                        p = hash(v) & cm
+                        p = keys[v] & cm
                         if cb[p >> 3] & bit[p & 7] and (
                             rule := self._find(5, v, iss, iat, cut=True)
                         ):
                             return rule
                 if ib is not None:
-                    p = hash(iss) & im
+                    p = keys[iss] & im
                     if ib[p >> 3] & bit[p & 7] and (rule := self._find(6, iss, iss, iat, cut=True)):
                         return rule
         except TypeError:
@@ -500,7 +596,7 @@ class CompactIndex:
         if absent.get(value) == generation:
             return None
         segment = self.segments[code]
-        key = hash(value) & _KEY
+        key = KEYS[value]
         if segment is None or not segment.maybe(key):
             rule, seen = None, False
         else:
@@ -528,9 +624,9 @@ class CompactIndex:
         if segment is not None and segment.locate(value, rule_id) is not None:
             return
         if segment is None:
-            segment = self.segments[code] = Segment(code, _Rows.of_entries([], _CUT[code]),
+            segment = self.segments[code] = Segment(code, SegmentRows.of_entries([], _CUT[code]),
                                                     headroom=_headroom(0))  # fmt: skip
-        segment.add_key(hash(value) & _KEY)
+        segment.add_key(KEYS[value])
         self.delta.insert(entry, now)
         self._generations[code] += 1
         if len(self.delta.by_id) >= MERGE_AT:
@@ -579,7 +675,7 @@ class CompactIndex:
                 continue
             rows = segment.live_rows()
             if recent:
-                rows = _Rows.concat(rows, _Rows.of_entries(recent, _CUT[code]))
+                rows = SegmentRows.concat(rows, SegmentRows.of_entries(recent, _CUT[code]))
             count = len(rows.keys)
             segments.append(Segment(code, rows, headroom=_headroom(count)) if count else None)
         self.segments = segments
@@ -614,6 +710,15 @@ class CompactIndex:
         for segment, count in zip(self.segments, self.counts(), strict=True):
             probe += (None, 0) if segment is None or not count else (segment.bits, segment.mask)
         self.probe = tuple(probe)
+
+
+@dataclass(frozen=True, slots=True)
+class Frozen:
+    """An index at one moment: per kind, (segment, its filter, its dead bits), and the
+    delta's entries (see ``CompactIndex.freeze``)."""
+
+    segments: list[tuple[Segment, bytes, bytes] | None]
+    delta: list[Entry]
 
 
 def _pick(texts: Sequence[str], rows: list[int]) -> list[str]:

@@ -34,6 +34,13 @@ the process had is restored when the last of them ends). Outside those moments
 the interval is left alone. (``revoker serve``, which owns its process, shortens
 it for good: ``service/interpreter.py``.)
 
+A replica holding the compact index saves it whole to a store that keeps saved indexes
+(``index_snapshot.py``: SQLite, PostgreSQL, Redis, memory) once the newest saved one is
+older than ``index_snapshot_seconds`` (on a thread of its own, off the poll), and a
+replica's first sync loads the newest saved index, then follows the change log from the
+seq it was saved at: ten million rules load in seconds, not the minute building takes.
+A saved index the log no longer reaches, or one that does not read back, is ignored.
+
 Change listeners (``add_change_listener``) are called after a sync applied
 changes, outside the lock and off the ``match`` path: metrics, benchmarks.
 
@@ -61,7 +68,7 @@ from revoker.core.errors import RegistryStale, StoreError
 from revoker.core.registry.index import DictIndex, EmptyIndex, entry_of, row_of
 from revoker.core.registry.push import PushSource, Subscription
 from revoker.core.registry.rules import Rule, RuleKind, StoredRow
-from revoker.core.registry.store import Change, RuleStore
+from revoker.core.registry.store import Change, RuleStore, SavedIndex
 
 if TYPE_CHECKING:  # numpy loads at the first sync, not with the module: a Lambda's cold start
     from revoker.core.registry.columns import Columns
@@ -147,11 +154,13 @@ class Replica:
         push_poll_interval_seconds: float | None = None,
         before_sync: Callable[[], None] | None = None,
         compact_above: int = COMPACT_ABOVE,
+        index_snapshot_seconds: float = 0.0,
     ) -> None:
         """``push_poll_interval_seconds`` defaults to ``poll_interval_seconds``, raised to
         5 s but kept to a third of ``max_staleness_seconds``, so a healthy replica stays fresh.
         ``before_sync`` runs before every sync; when it raises, the sync fails (the registry
-        uses it to agree on the token lifetime with the store before it serves any rule)."""
+        uses it to agree on the token lifetime with the store before it serves any rule).
+        ``index_snapshot_seconds`` > 0 saves the compact index that often (module docstring)."""
         self._store = store
         self._before_sync = before_sync
         self._clock = clock
@@ -170,6 +179,9 @@ class Replica:
         # What match reads; swapped whole on reload. Empty until the first write or sync.
         self._rules: CompactIndex | DictIndex | EmptyIndex = EmptyIndex()
         self._compact_above = compact_above
+        self._index_snapshot_seconds = index_snapshot_seconds
+        self._next_save_check = -math.inf
+        self._saver: threading.Thread | None = None
         self._seq = -1  # never synced: the first sync takes a snapshot
         self._last_sync_at: float | None = None
         self._write_lock = threading.Lock()
@@ -204,6 +216,10 @@ class Replica:
             self._before_sync()
         with self._write_lock:
             now = self._clock()
+            timed = delays
+            if self._seq < 0 and (restored := self._restore_saved(now)) is not None:
+                applied = restored
+                timed = []  # what the log brings after a saved index is catch-up, not propagation
             if self._seq < 0:
                 applied = self._reload(now)
             else:
@@ -212,7 +228,7 @@ class Replica:
                     if changes is None:
                         applied = self._reload(now)
                         break
-                    self._apply(changes, now, delays)
+                    self._apply(changes, now, timed)
                     applied.extend(changes)
                     if len(changes) < _BATCH:
                         break
@@ -376,6 +392,7 @@ class Replica:
                 break
             self._sync_logged("push" if self._hurried else "poll")
             self._unhurry()
+            self._maybe_save_index()
         self._unhurry()
 
     def _sync_logged(self, path: PropagationPath) -> None:
@@ -389,6 +406,80 @@ class Replica:
         if self._failing:
             logger.info("revocation registry syncs again (seq %d)", self._seq)
         self._failing = False
+
+    def save_index(self) -> int | None:
+        """Save the compact index to the store now; its seq, or None when there is nothing
+        to save (a dictionary index, or a store that keeps no saved indexes)."""
+        save: Callable[..., None] | None = getattr(self._store, "save_index", None)
+        with self._write_lock:
+            rules, seq = self._rules, self._seq
+            freeze = getattr(rules, "freeze", None)
+            if save is None or freeze is None or seq < 0:
+                return None
+            frozen = freeze()
+        from revoker.core.registry.index_snapshot import dump_index  # noqa: PLC0415 -- numpy
+
+        started = self._clock()
+        data = dump_index(frozen, seq=seq)
+        del frozen
+        save(seq, data, written_at=self._clock())
+        logger.info("revocation registry saved its index at seq %d (%d rules, %.0f MB, %.1f s)",
+                    seq, rules.rule_count, len(data) / 1e6, self._clock() - started)  # fmt: skip
+        return seq
+
+    def _maybe_save_index(self) -> None:
+        """Start a save on a thread of its own when the store's newest saved index is older
+        than ``index_snapshot_seconds`` (asked at most every tenth of it)."""
+        every = self._index_snapshot_seconds
+        now = self._clock()
+        if every <= 0 or now < self._next_save_check or not hasattr(self._rules, "freeze"):
+            return
+        if self._saver is not None and self._saver.is_alive():
+            return
+        self._next_save_check = now + every / 10
+        info: Callable[[], tuple[int, float] | None] | None = getattr(
+            self._store, "saved_index_info", None
+        )
+        if info is None:
+            return
+        try:
+            newest = info()
+        except StoreError as exc:
+            logger.warning("revocation registry cannot read its saved index: %s", exc)
+            return
+        if newest is not None and (now - newest[1] < every or newest[0] >= self._seq):
+            return
+        self._saver = threading.Thread(target=self._save_logged, name="revoker-index-saver",
+                                       daemon=True)  # fmt: skip
+        self._saver.start()
+
+    def _save_logged(self) -> None:
+        try:
+            self.save_index()
+        except Exception as exc:  # noqa: BLE001 -- a failed save costs the next start time only
+            logger.warning("revocation registry cannot save its index: %s", exc)
+
+    def _restore_saved(self, now: float) -> list[Change] | None:
+        """Load the store's newest saved index (a first sync); the changes to report, or None
+        when there is none to load or it does not read back (then the rules are read)."""
+        saved_index: Callable[[], SavedIndex | None] | None = getattr(
+            self._store, "saved_index", None
+        )
+        if saved_index is None:
+            return None
+        try:
+            saved = saved_index()
+            if saved is None:
+                return None
+            from revoker.core.registry.index_snapshot import load_index  # noqa: PLC0415
+
+            seq, fresh = load_index(saved.data, now)
+        except (StoreError, ValueError) as exc:
+            logger.warning("revocation registry ignores its saved index: %s", exc)
+            return None
+        old = self._rules
+        self._rules, self._seq = fresh, seq
+        return self._difference(old, fresh, seq)
 
     def _writable(self) -> CompactIndex | DictIndex:
         rules = self._rules
@@ -438,6 +529,12 @@ class Replica:
         old = self._rules
         # Built aside, then published with one assignment: readers never see it half-full.
         self._rules, self._seq = fresh, seq
+        return self._difference(old, fresh, seq)
+
+    def _difference(
+        self, old: CompactIndex | DictIndex | EmptyIndex, fresh: CompactIndex | DictIndex, seq: int
+    ) -> list[Change]:
+        """What a reload changed, as changes, if anyone listens."""
         if not self._listeners:
             return []
         before = {rule.id: rule for rule in old.rules()}

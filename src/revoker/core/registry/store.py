@@ -27,6 +27,12 @@ Optional, not part of the protocol (callers look them up with ``getattr``):
   ``Rule`` field order, kind as its string (``rules.StoredRow``), trusted and
   not validated again; a replica loads from it without building a ``Rule``
   per rule (SQLite, Redis and PostgreSQL have both).
+- ``save_index(seq, data, *, written_at)``, ``saved_index() -> SavedIndex | None`` and
+  ``saved_index_info() -> (seq, written_at) | None``: a built compact index saved
+  whole (``index_snapshot.py``), so the next replica loads it rather than building
+  it. Saving writes a new one beside the old and switches to it at once: a reader
+  gets the old one whole, the new one whole, or None; never a mix (SQLite,
+  PostgreSQL, Redis and memory have them).
 
 Backends are found by URL scheme in ``_BACKENDS`` and imported only when asked
 for, so the core never loads a driver it does not use.
@@ -49,13 +55,18 @@ __all__ = [
     "Change",
     "RuleFilter",
     "RuleStore",
+    "SavedIndex",
     "open_store",
+    "split_parts",
 ]
 
 #: How long ``prune`` keeps change-log entries; a replica further behind reloads a snapshot.
 DEFAULT_CHANGE_RETENTION_SECONDS = 3600.0
 
 _MAX_PAGE = 10_000
+#: The most bytes of a saved index one row, key or request carries (stores cap values: a
+#: bytea at 1 GB, a Redis string at 512 MB; a part this size is quick to write and read).
+INDEX_PART_BYTES = 32 << 20
 
 # scheme -> "module:function(url) -> RuleStore". Adding a backend is one line here.
 _BACKENDS: dict[str, str] = {
@@ -82,6 +93,23 @@ class Change:
     seq: int
     op: Literal["add", "lift"]
     rule: Rule
+
+
+@dataclass(frozen=True, slots=True)
+class SavedIndex:
+    """A saved compact index as a store hands it back: the seq it reflects, when it was
+    written (the writer's clock) and its bytes (``index_snapshot.load_index`` reads them)."""
+
+    seq: int
+    written_at: float
+    data: bytes
+
+
+def split_parts(data: bytes) -> list[memoryview]:
+    """``data`` in parts of at most ``INDEX_PART_BYTES`` (at least one part)."""
+    view = memoryview(data)
+    size = INDEX_PART_BYTES
+    return [view[at : at + size] for at in range(0, max(len(data), 1), size)]
 
 
 @dataclass(frozen=True, slots=True)

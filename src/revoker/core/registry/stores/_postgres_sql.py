@@ -45,6 +45,24 @@ _QUERIES = {
         SELECT value FROM claimed UNION ALL SELECT value FROM {s}.settings WHERE name = %(name)s
         LIMIT 1""",
     "read_setting": "SELECT value FROM {s}.settings WHERE name = %(name)s",
+    "new_saved_index": """
+        INSERT INTO {s}.saved_indexes (seq, written_at, parts)
+        VALUES (%(seq)s, %(at)s::float8, %(parts)s) RETURNING generation""",
+    "save_index_part": """
+        INSERT INTO {s}.saved_index_parts (generation, part, data)
+        VALUES (%(generation)s, %(part)s, %(data)b)""",
+    "complete_saved_index": """
+        UPDATE {s}.saved_indexes SET complete = true WHERE generation = %(generation)s""",
+    "drop_older_saved_indexes": """
+        WITH parts AS (
+            DELETE FROM {s}.saved_index_parts WHERE generation < %(generation)s
+        )
+        DELETE FROM {s}.saved_indexes WHERE generation < %(generation)s""",
+    "newest_saved_index": """
+        SELECT generation, seq, written_at, parts FROM {s}.saved_indexes WHERE complete
+        ORDER BY generation DESC LIMIT 1""",
+    "saved_index_parts": """
+        SELECT data FROM {s}.saved_index_parts WHERE generation = %(generation)s ORDER BY part""",
     "record_setting": """
         INSERT INTO {s}.settings (name, value) VALUES (%(name)s, %(value)s::float8)
         ON CONFLICT (name) DO UPDATE SET value = excluded.value""",
@@ -158,8 +176,21 @@ _V1 = (
 # 2: settings every process must agree on (the maximum token lifetime rules are written for).
 _V2 = ("CREATE TABLE {s}.settings (name text PRIMARY KEY, value float8 NOT NULL)",)
 
+# 3: saved compact indexes (index_snapshot.py); a generation is read once complete. The
+# parts are stored as they are (EXTERNAL: numpy's bytes gain little from pglz, and cost).
+_V3 = (
+    """CREATE TABLE {s}.saved_indexes (
+        generation bigserial PRIMARY KEY, seq bigint NOT NULL,
+        written_at double precision NOT NULL, parts integer NOT NULL,
+        complete boolean NOT NULL DEFAULT false)""",
+    """CREATE TABLE {s}.saved_index_parts (
+        generation bigint NOT NULL, part integer NOT NULL, data bytea NOT NULL,
+        PRIMARY KEY (generation, part))""",
+    "ALTER TABLE {s}.saved_index_parts ALTER COLUMN data SET STORAGE EXTERNAL",
+)
+
 #: (version, statements), oldest first; a new version is appended, never edited.
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2))
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3))
 LATEST = MIGRATIONS[-1][0]
 
 

@@ -63,12 +63,12 @@ _RESEND = (
 _ATTEMPTS = 6  # waits of 0.05 .. 0.5 s: about 1.3 s, then the caller sees StoreError
 
 
-def connect_cluster(url: str, retry: Retry, *, client_name: str) -> Any:
-    """A cluster client seeded from ``url``'s node; its replies are str."""
+def connect_cluster(url: str, retry: Retry, *, client_name: str, binary: bool = False) -> Any:
+    """A cluster client seeded from ``url``'s node; its replies are str (bytes if ``binary``)."""
     return RedisCluster.from_url(
         url,
         client_name=client_name,
-        decode_responses=True,
+        decode_responses=not binary,
         socket_timeout=5.0,
         socket_connect_timeout=5.0,
         retry=retry,

@@ -16,12 +16,13 @@ __all__ = ["Client", "PubSubChannel", "connect"]
 Client: TypeAlias = Any
 
 
-def connect(url: str, retry: Retry, *, client_name: str) -> Client:
-    """A client (with its own pool) whose replies are str; the URL's own options win."""
+def connect(url: str, retry: Retry, *, client_name: str, binary: bool = False) -> Client:
+    """A client (with its own pool) whose replies are str (bytes if ``binary``); the URL's
+    own options win."""
     return redis.Redis.from_url(
         url,
         client_name=client_name,
-        decode_responses=True,
+        decode_responses=not binary,
         socket_timeout=5.0,
         socket_connect_timeout=5.0,
         retry=retry,

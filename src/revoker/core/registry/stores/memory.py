@@ -17,6 +17,7 @@ from revoker.core.registry.store import (
     AuditEntry,
     Change,
     RuleFilter,
+    SavedIndex,
 )
 
 __all__ = ["MemoryStore", "open_memory_store"]
@@ -36,6 +37,7 @@ class MemoryStore:
         self._seq = 0
         self._trimmed_through = 0
         self._settings: dict[str, float] = {}
+        self._saved_index: SavedIndex | None = None
         self._closed = False
 
     def add(self, rule: Rule) -> int:
@@ -134,6 +136,20 @@ class MemoryStore:
         with self._lock:
             self._check_open()
             self._settings[name] = value
+
+    def save_index(self, seq: int, data: bytes, *, written_at: float) -> None:
+        with self._lock:
+            self._check_open()
+            self._saved_index = SavedIndex(seq, written_at, bytes(data))
+
+    def saved_index(self) -> SavedIndex | None:
+        with self._lock:
+            self._check_open()
+            return self._saved_index
+
+    def saved_index_info(self) -> tuple[int, float] | None:
+        saved = self.saved_index()
+        return None if saved is None else (saved.seq, saved.written_at)
 
     def close(self) -> None:
         with self._lock:

@@ -64,6 +64,8 @@ from revoker.core.registry.store import (
     AuditEntry,
     Change,
     RuleFilter,
+    SavedIndex,
+    split_parts,
 )
 from revoker.core.registry.stores import _postgres_sql
 from revoker.core.registry.stores._options import option_int, redact, split_options
@@ -319,6 +321,44 @@ class PostgresStore:
     def record_setting(self, name: str, value: float) -> None:
         with self._connection("record a setting") as conn:
             conn.execute(self._sql["record_setting"], {"name": name, "value": value})
+
+    # -- saved indexes ----------------------------------------------------------
+
+    def save_index(self, seq: int, data: bytes, *, written_at: float) -> None:
+        """Save a built index a part per statement (bytea sent in binary), then, in one
+        transaction, make it the newest and drop the older ones (``store.py``)."""
+        parts = split_parts(data)
+        sql = self._sql
+        with self._connection("save an index") as conn:
+            row = conn.execute(
+                sql["new_saved_index"], {"seq": seq, "at": written_at, "parts": len(parts)}
+            ).fetchone()
+            generation = int(row[0])
+            for number, part in enumerate(parts):
+                conn.execute(sql["save_index_part"],
+                             {"generation": generation, "part": number, "data": part})  # fmt: skip
+            with conn.transaction():
+                conn.execute(sql["complete_saved_index"], {"generation": generation})
+                conn.execute(sql["drop_older_saved_indexes"], {"generation": generation})
+
+    def saved_index(self) -> SavedIndex | None:
+        with self._connection("read a saved index") as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            row = conn.execute(self._sql["newest_saved_index"]).fetchone()
+            if row is None:
+                return None
+            generation, seq, written_at, count = row
+            parts = conn.execute(
+                self._sql["saved_index_parts"], {"generation": generation}, binary=True
+            ).fetchall()
+        if len(parts) != count:
+            return None
+        return SavedIndex(int(seq), float(written_at), b"".join(part for (part,) in parts))
+
+    def saved_index_info(self) -> tuple[int, float] | None:
+        with self._connection("read a saved index") as conn:
+            row = conn.execute(self._sql["newest_saved_index"]).fetchone()
+        return None if row is None else (int(row[1]), float(row[2]))
 
     def close(self) -> None:
         if not self._closed:

@@ -20,6 +20,9 @@ Keys, all under one hash tag, ``{revoker}`` by default::
     {p}:lifted:<id>  a lift's receipt for 60 s, so a retried lift answers the same
     {p}:push         pub/sub channel: each change publishes its seq
     {p}:bucket:<n>   hash id -> compact record, n = CRC32(id) % 1024: the columnar snapshot
+    {p}:index        hash: the newest saved compact index (generation, seq, written_at, parts)
+    {p}:index:<g>:<n> its parts (bytes), expiring two change retentions after they were
+                     written: a saved index the change log no longer reaches is of no use
 
 Redis Cluster (``redis://host:port/0?cluster=1``, the URL naming any one node):
 the one hash tag puts every key of a namespace in one slot, so each script may
@@ -73,6 +76,8 @@ from revoker.core.registry.store import (
     AuditEntry,
     Change,
     RuleFilter,
+    SavedIndex,
+    split_parts,
 )
 from revoker.core.registry.stores import _redis_bulk, _redis_cluster, _redis_lua
 from revoker.core.registry.stores._options import option_int, redact, split_options, valid_name
@@ -128,8 +133,9 @@ class RedisStore:
         self._epoch: object = _UNSEEN
         self._tip: tuple[int, dict[str, str]] | None = None  # the last change a reader saw
         self._cluster = cluster
+        self._bytes_client: Any = None  # for saved indexes, made at their first use
         # Retried writes are safe: each carries a nonce (see _redis_lua).
-        retry = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), retries=3)
+        retry = self._retry = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), retries=3)
         try:
             if cluster:
                 if urlsplit(url).path.strip("/") not in ("", "0"):
@@ -344,14 +350,70 @@ class RedisStore:
         with self._errors("record a setting"):
             self._client.hset(self._key("settings"), name, repr(value))
 
+    # -- saved indexes ----------------------------------------------------------
+
+    def save_index(self, seq: int, data: bytes, *, written_at: float) -> None:
+        """Save a built index under a new generation, a part per command (each holds Redis
+        for milliseconds), then point ``{p}:index`` at it and delete the older parts."""
+        parts = split_parts(data)
+        generation = uuid.uuid4().hex
+        ttl_ms = max(60_000, round(2 * self._retention_seconds * 1000))
+        pointer = self._key("index")
+        with self._errors("save an index"):
+            client = self._binary()
+            for number, part in enumerate(parts):
+                client.set(self._key(f"index:{generation}:{number}"), part, px=ttl_ms)
+            old = client.hmget(pointer, "generation", "parts")
+            newest = {"generation": generation, "seq": seq, "written_at": repr(written_at),
+                      "parts": len(parts)}  # fmt: skip
+            client.hset(pointer, mapping=newest)
+            client.pexpire(pointer, ttl_ms)
+            if old[0] is not None and old[0].decode() != generation:
+                client.delete(*(self._key(f"index:{old[0].decode()}:{n}")
+                                for n in range(int(old[1] or 0))))  # fmt: skip
+
+    def saved_index(self) -> SavedIndex | None:
+        with self._errors("read a saved index"):
+            client = self._binary()
+            found = client.hgetall(self._key("index"))
+            if not found:
+                return None
+            generation, count = found[b"generation"].decode(), int(found[b"parts"])
+            pipe = self._pipeline(transaction=False, client=client)
+            for number in range(count):
+                pipe.get(self._key(f"index:{generation}:{number}"))
+            parts = pipe.execute()
+        if any(part is None for part in parts):  # replaced and deleted meanwhile, or expired
+            return None
+        return SavedIndex(int(found[b"seq"]), float(found[b"written_at"]), b"".join(parts))
+
+    def saved_index_info(self) -> tuple[int, float] | None:
+        with self._errors("read a saved index"):
+            seq, written_at = self._client.hmget(self._key("index"), "seq", "written_at")
+        return None if seq is None else (int(seq), float(written_at))
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            if self._cluster:
-                with suppress(*_redis_cluster.CLUSTER_ERRORS):
-                    _redis_cluster.close_cluster(self._client)
-            else:
-                self._client.close()
+            clients = [self._client] + ([self._bytes_client] if self._bytes_client else [])
+            for client in clients:
+                if self._cluster:
+                    with suppress(*_redis_cluster.CLUSTER_ERRORS):
+                        _redis_cluster.close_cluster(client)
+                else:
+                    client.close()
+
+    def _binary(self) -> Any:
+        """A client whose replies are bytes, on the same server or cluster."""
+        if self._bytes_client is None:
+            name = f"{self.client_name}-index"
+            self._bytes_client = (
+                _redis_cluster.connect_cluster(self._url, self._retry, client_name=name,
+                                               binary=True)
+                if self._cluster
+                else connect(self._url, self._retry, client_name=name, binary=True)
+            )  # fmt: skip
+        return self._bytes_client
 
     def subscribe(self, on_change: Callable[[], None]) -> PushListener:
         """Call ``on_change`` after every change any writer makes (see ``push``)."""
@@ -390,13 +452,12 @@ class RedisStore:
             raise DuplicateRule("a rule with one of these ids already exists, or is repeated")
         return seq
 
-    def _pipeline(self, *, transaction: bool) -> Any:
+    def _pipeline(self, *, transaction: bool, client: Any = None) -> Any:
         """A pipeline; in a cluster, one that runs on the slot's master (``_redis_cluster``)."""
+        client = self._client if client is None else client
         if self._cluster:
-            return _redis_cluster.SlotPipeline(
-                self._client, self._key("seq"), transaction=transaction
-            )
-        return self._client.pipeline(transaction=transaction)
+            return _redis_cluster.SlotPipeline(client, self._key("seq"), transaction=transaction)
+        return client.pipeline(transaction=transaction)
 
     def _head(self) -> int:
         with self._errors("read the seq"):

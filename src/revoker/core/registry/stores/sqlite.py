@@ -36,6 +36,8 @@ from revoker.core.registry.store import (
     AuditEntry,
     Change,
     RuleFilter,
+    SavedIndex,
+    split_parts,
 )
 
 if TYPE_CHECKING:
@@ -60,9 +62,20 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     "INSERT OR IGNORE INTO meta (name, value) VALUES ('trimmed_through', 0)",
     "CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value REAL NOT NULL)",
+    # Saved compact indexes (index_snapshot.py): a generation is read once complete.
+    """CREATE TABLE IF NOT EXISTS saved_indexes (
+        generation INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL,
+        written_at REAL NOT NULL, parts INTEGER NOT NULL, complete INTEGER NOT NULL DEFAULT 0)""",
+    """CREATE TABLE IF NOT EXISTS saved_index_parts (
+        generation INTEGER NOT NULL, part INTEGER NOT NULL, data BLOB NOT NULL,
+        PRIMARY KEY (generation, part))""",
 )
 _RULE_COLUMNS = "id, kind, value, issuer, cutoff, expires_at, reason, actor, created_at"
 _ACTIVE = "(expires_at IS NULL OR expires_at > ?)"
+_NEWEST_SAVED_INDEX = (
+    "SELECT generation, seq, written_at, parts FROM saved_indexes WHERE complete = 1"
+    " ORDER BY generation DESC LIMIT 1"
+)
 _PAGE = 10_000  # rows per snapshot page
 _COLUMN_PAGE = 131_072  # seqs per range of a columnar snapshot
 
@@ -344,6 +357,47 @@ class SqliteStore:
     def record_setting(self, name: str, value: float) -> None:
         with self._transaction("record a setting", write=True) as db:
             db.execute("INSERT OR REPLACE INTO settings (name, value) VALUES (?, ?)", (name, value))
+
+    # -- saved indexes ----------------------------------------------------------
+
+    def save_index(self, seq: int, data: bytes, *, written_at: float) -> None:
+        """Save a built index a part per transaction (writers wait for one part at most),
+        then, in one, make it the newest and drop the older ones (``store.py``)."""
+        parts = split_parts(data)
+        with self._transaction("save an index", write=True) as db:
+            generation = db.execute(
+                "INSERT INTO saved_indexes (seq, written_at, parts) VALUES (?, ?, ?)",
+                (seq, written_at, len(parts)),
+            ).lastrowid
+        for number, part in enumerate(parts):
+            with self._transaction("save an index", write=True) as db:
+                db.execute(
+                    "INSERT INTO saved_index_parts (generation, part, data) VALUES (?, ?, ?)",
+                    (generation, number, part),
+                )
+        with self._transaction("save an index", write=True) as db:
+            db.execute("UPDATE saved_indexes SET complete = 1 WHERE generation = ?", (generation,))
+            db.execute("DELETE FROM saved_index_parts WHERE generation < ?", (generation,))
+            db.execute("DELETE FROM saved_indexes WHERE generation < ?", (generation,))
+
+    def saved_index(self) -> SavedIndex | None:
+        with self._transaction("read a saved index", write=False) as db:
+            row = db.execute(_NEWEST_SAVED_INDEX).fetchone()
+            if row is None:
+                return None
+            generation, seq, written_at, count = row
+            parts = db.execute(
+                "SELECT data FROM saved_index_parts WHERE generation = ? ORDER BY part",
+                (generation,),
+            ).fetchall()
+        if len(parts) != count:
+            return None
+        return SavedIndex(int(seq), float(written_at), b"".join(part for (part,) in parts))
+
+    def saved_index_info(self) -> tuple[int, float] | None:
+        with self._transaction("read a saved index", write=False) as db:
+            row = db.execute(_NEWEST_SAVED_INDEX).fetchone()
+        return None if row is None else (int(row[1]), float(row[2]))
 
     def close(self) -> None:
         with self._lock:
