@@ -6,8 +6,11 @@ as the scope, a few actors and reasons), written straight into each store's
 tables in bulk, then loaded by a fresh ``Replica`` in a child process:
 
   load    time around the first ``sync()`` (snapshot read + index built), and the
-          child's resident growth (RSS, /proc/self/statm), gc'd: an upper bound
-  traced  the same load under ``tracemalloc``: bytes still allocated after it
+          child's resident growth (RSS, /proc/self/statm), gc'd: an upper bound;
+          then ``save_index()`` (the built index saved whole to the store) timed
+  saved   a second fresh replica's first ``sync()``, which loads that saved index
+          (``index_snapshot.py``) instead of building: what a restart costs
+  traced  the saved load under ``tracemalloc``: bytes still allocated after it
           (numpy arrays included), the replica's own retained memory
 
 Stores: SQLite (a temporary file), PostgreSQL (127.0.0.1:5432, database
@@ -203,6 +206,7 @@ def child(url: str, mode: str) -> dict[str, Any]:
 
     store = open_store(url)
     replica = Replica(store, clock=SystemClock(), max_staleness_seconds=3600)
+    saved_before = store.saved_index_info() is not None  # type: ignore[attr-defined]
     gc.collect()
     if mode == "traced":
         tracemalloc.start()
@@ -215,12 +219,19 @@ def child(url: str, mode: str) -> dict[str, Any]:
         import ctypes
 
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    report: dict[str, Any] = {"rules": replica.rule_count, "load_seconds": seconds}
+    report: dict[str, Any] = {"rules": replica.rule_count, "load_seconds": seconds,
+                              "from_saved_index": saved_before}  # fmt: skip
     if mode == "traced":
         report["traced_bytes"] = tracemalloc.get_traced_memory()[0]
         tracemalloc.stop()
     else:
         report["rss_bytes"] = rss_bytes() - before
+    if mode == "save":
+        started = time.perf_counter()
+        replica.save_index()
+        report["save_seconds"] = time.perf_counter() - started
+        saved = store.saved_index()  # type: ignore[attr-defined]
+        report["saved_bytes"] = len(saved.data)
     store.close()
     return report
 
@@ -255,14 +266,22 @@ def lambda_figures(count: int) -> dict[str, Any]:
 
 
 def measure_load(name: str, url: str, count: int, traced: bool) -> dict[str, Any]:
-    load = run_child("--child", url, "--mode", "load")
-    if load["rules"] != count:
-        raise SystemExit(f"{name}: the replica holds {load['rules']} rules, not {count}")
+    load = run_child("--child", url, "--mode", "save")
+    saved = run_child("--child", url, "--mode", "load")
+    for got in (load, saved):
+        if got["rules"] != count:
+            raise SystemExit(f"{name}: the replica holds {got['rules']} rules, not {count}")
+    if load["from_saved_index"] or not saved["from_saved_index"]:
+        raise SystemExit(f"{name}: the first load found a saved index, or the second none")
     row: dict[str, Any] = {
         "store": name,
         "rules": count,
         "load_seconds": round(load["load_seconds"], 2),
         "rss_bytes_per_rule": round(load["rss_bytes"] / count, 1),
+        "save_seconds": round(load["save_seconds"], 2),
+        "saved_bytes_per_rule": round(load["saved_bytes"] / count, 1),
+        "saved_load_seconds": round(saved["load_seconds"], 2),
+        "saved_rss_bytes_per_rule": round(saved["rss_bytes"] / count, 1),
     }
     if traced:
         row["traced_bytes_per_rule"] = round(
@@ -503,14 +522,16 @@ def main() -> None:
 
 def print_summary(report: dict[str, Any]) -> None:
     print(f"\nfilled in bulk (s): {report['fill_seconds']}")
-    head = f"{'store':<9} {'rules':>9} {'load s':>7} {'RSS B/rule':>10} {'/64':>5}"
-    print(f"\n{head} {'traced':>7} {'/64':>5}")
+    head = f"{'store':<9} {'rules':>9} {'build s':>7} {'RSS B/rule':>10} {'/64':>5}"
+    print(f"\n{head} {'traced':>7} {'/64':>5} {'save s':>6} {'saved s':>7} {'/10 s':>5}")
     for row in report["loads"]:
         traced = row.get("traced_bytes_per_rule")
         traced_text = f"{traced:>7.1f} {traced / 64:>5.2f}" if traced else f"{'-':>7} {'-':>5}"
         rss = row["rss_bytes_per_rule"]
+        saved = row["saved_load_seconds"]
         print(f"{row['store']:<9} {row['rules']:>9} {row['load_seconds']:>7.2f} {rss:>10.1f}"
-              f" {rss / 64:>5.2f} {traced_text}")  # fmt: skip
+              f" {rss / 64:>5.2f} {traced_text} {row['save_seconds']:>6.2f} {saved:>7.2f}"
+              f" {saved / TARGET_LOAD_10M_SECONDS:>5.2f}")  # fmt: skip
     base = report["checks"][0]
     print("\nchecks (µs)       p50     p99   vs today p50 / p99")
     for run in report["checks"]:

@@ -79,6 +79,7 @@ def build_registry(
         max_staleness_seconds=settings.max_staleness_seconds,
         fail_open=settings.fail_open,
         poll_interval_seconds=settings.poll_interval_seconds,
+        index_snapshot_seconds=settings.index_snapshot_seconds,
     )
 
 

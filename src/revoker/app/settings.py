@@ -430,6 +430,15 @@ class Settings:
         parser=Flag(),
         group="registry",
     )
+    index_snapshot_seconds: float = setting(
+        600.0,
+        help="How often a replica holding the compact index (250,000 rules or more) saves it "
+        "whole to a SQLite, PostgreSQL or Redis store, so the next one starts in seconds "
+        "(0: never; keep it under the store's one-hour change retention).",
+        parser=Seconds(),
+        group="registry",
+        env="REVOKER_INDEX_SNAPSHOT_SECONDS",
+    )
     # -- service ----------------------------------------------------------------
     host: str = setting(
         "127.0.0.1",

@@ -32,15 +32,16 @@ from revoker.core.registry.compact import CompactIndex, Frozen, Segment, Segment
 from revoker.core.registry.index import Entry
 from revoker.core.registry.rules import CUTOFF_KINDS
 
-__all__ = ["FORMAT", "dump_index", "load_index"]
+__all__ = ["FORMAT", "dump_index", "index_tip", "load_index"]
 
 #: Bumped whenever the layout or the key function changes: an older saved index is ignored.
 FORMAT = "revoker-compact-index/1 crc32-utf8"
 _ARRAYS = ("keys", "ids", "values", "created", "expires", "cutoff", "meta", "bits", "dead")
 
 
-def dump_index(frozen: Frozen, *, seq: int) -> bytes:
-    """The bytes of an index ``CompactIndex.freeze`` took at ``seq``."""
+def dump_index(frozen: Frozen, *, seq: int, tip: tuple[str, str] | None = None) -> bytes:
+    """The bytes of an index ``CompactIndex.freeze`` took at ``seq``; ``tip`` is the change
+    at ``seq`` as (op, rule id), which a loader compares with the store's log."""
     arrays: dict[str, Any] = {}
     segments: list[dict[str, Any] | None] = []
     for code, part in enumerate(frozen.segments):
@@ -65,6 +66,7 @@ def dump_index(frozen: Frozen, *, seq: int) -> bytes:
         "format": FORMAT,
         "kinds": [kind.value for kind in ORDER],
         "seq": seq,
+        "tip": None if tip is None else list(tip),
         "saved_at": time.time(),
         "segments": segments,
         "delta": frozen.delta,
@@ -94,6 +96,23 @@ def load_index(data: bytes, now: float) -> tuple[int, CompactIndex]:
     except (OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as exc:
         raise ValueError(f"a saved index that does not read back: {exc!r}") from exc
     return seq, CompactIndex.restore(segments, delta, now)
+
+
+def index_tip(data: bytes) -> tuple[str, str] | None:
+    """The (op, rule id) of the change a saved index was taken at, if it was recorded.
+
+    A loader compares it with the store's change at that seq: after a failover that
+    lost the newest changes (Redis), the seq may now name another change, and the
+    saved index would then hold a rule the store lost and miss the one it kept."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+            tip = json.loads(saved["header"].tobytes()).get("tip")
+    except (OSError, EOFError, KeyError, TypeError, ValueError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"a saved index that does not read back: {exc!r}") from exc
+    if tip is None:
+        return None
+    op, rule_id = tip
+    return str(op), str(rule_id)
 
 
 def _segment(code: int, meta: dict[str, Any], saved: Any) -> Segment:

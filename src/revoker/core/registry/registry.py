@@ -64,6 +64,7 @@ class Registry:
         poll_interval_seconds: float = 0.5,
         push: bool = True,
         push_poll_interval_seconds: float | None = None,
+        index_snapshot_seconds: float = 0.0,
     ) -> None:
         """Options after ``limits`` go to the ``Replica`` (see there)."""
         self.store = store
@@ -80,6 +81,7 @@ class Registry:
             poll_interval_seconds=poll_interval_seconds,
             push=push,
             push_poll_interval_seconds=push_poll_interval_seconds,
+            index_snapshot_seconds=index_snapshot_seconds,
             before_sync=self._agree_once,
         )
 

@@ -92,6 +92,9 @@ COMPACT_ABOVE = 250_000
 DEFAULT_MAX_STALENESS_SECONDS = 30.0
 _BATCH = 10_000
 _MAX_BATCHES = 10  # further behind than this, a snapshot is cheaper than replaying
+# After a saved index, replaying costs far less than the build it spares (10-20 µs a change
+# against about 2 µs a rule of the whole): up to half a million changes.
+_MAX_BATCHES_AFTER_SAVED = 50
 
 ChangeListener = Callable[[Sequence[Change]], None]
 #: How a change reached the replica: the sync a store's push woke, or any other sync.
@@ -216,14 +219,14 @@ class Replica:
             self._before_sync()
         with self._write_lock:
             now = self._clock()
-            timed = delays
+            timed, batches = delays, _MAX_BATCHES
             if self._seq < 0 and (restored := self._restore_saved(now)) is not None:
-                applied = restored
+                applied, batches = restored, _MAX_BATCHES_AFTER_SAVED
                 timed = []  # what the log brings after a saved index is catch-up, not propagation
             if self._seq < 0:
                 applied = self._reload(now)
             else:
-                for _ in range(_MAX_BATCHES):
+                for _ in range(batches):
                     changes = self._store.changes_since(self._seq, limit=_BATCH)
                     if changes is None:
                         applied = self._reload(now)
@@ -420,7 +423,7 @@ class Replica:
         from revoker.core.registry.index_snapshot import dump_index  # noqa: PLC0415 -- numpy
 
         started = self._clock()
-        data = dump_index(frozen, seq=seq)
+        data = dump_index(frozen, seq=seq, tip=self._change_at(seq))
         del frozen
         save(seq, data, written_at=self._clock())
         logger.info("revocation registry saved its index at seq %d (%d rules, %.0f MB, %.1f s)",
@@ -459,6 +462,13 @@ class Replica:
         except Exception as exc:  # noqa: BLE001 -- a failed save costs the next start time only
             logger.warning("revocation registry cannot save its index: %s", exc)
 
+    def _change_at(self, seq: int) -> tuple[str, str] | None:
+        """The store's change at ``seq`` as (op, rule id); None when the log has it no more."""
+        changes = self._store.changes_since(seq - 1, limit=1)
+        if not changes or changes[0].seq != seq:
+            return None
+        return changes[0].op, changes[0].rule.id
+
     def _restore_saved(self, now: float) -> list[Change] | None:
         """Load the store's newest saved index (a first sync); the changes to report, or None
         when there is none to load or it does not read back (then the rules are read)."""
@@ -471,8 +481,20 @@ class Replica:
             saved = saved_index()
             if saved is None:
                 return None
-            from revoker.core.registry.index_snapshot import load_index  # noqa: PLC0415
+            from revoker.core.registry.index_snapshot import (  # noqa: PLC0415 -- numpy
+                index_tip,
+                load_index,
+            )
 
+            tip = index_tip(saved.data)
+            if tip is not None and self._change_at(saved.seq) != tip:
+                # A failover lost the changes it was taken after, or the log was trimmed.
+                logger.warning(
+                    "revocation registry ignores its saved index: the store's change at seq %d"
+                    " is not the one it was saved after",
+                    saved.seq,
+                )
+                return None
             seq, fresh = load_index(saved.data, now)
         except (StoreError, ValueError) as exc:
             logger.warning("revocation registry ignores its saved index: %s", exc)
