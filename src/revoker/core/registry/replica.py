@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -183,7 +184,7 @@ class Replica:
         self._rules: CompactIndex | DictIndex | EmptyIndex = EmptyIndex()
         self._compact_above = compact_above
         self._index_snapshot_seconds = index_snapshot_seconds
-        self._next_save_check = -math.inf
+        self._next_save_check: float | None = None  # set at the first look, with jitter
         self._saver: threading.Thread | None = None
         self._seq = -1  # never synced: the first sync takes a snapshot
         self._last_sync_at: float | None = None
@@ -435,7 +436,13 @@ class Replica:
         than ``index_snapshot_seconds`` (asked at most every tenth of it)."""
         every = self._index_snapshot_seconds
         now = self._clock()
-        if every <= 0 or now < self._next_save_check or not hasattr(self._rules, "freeze"):
+        if every <= 0 or not hasattr(self._rules, "freeze"):
+            return
+        if self._next_save_check is None:
+            # Workers started together (revoker serve --workers) would all find no saved
+            # index at once and all save one: the first look waits a random tenth.
+            self._next_save_check = now + random.uniform(0, every / 10)  # noqa: S311 -- jitter
+        if now < self._next_save_check:
             return
         if self._saver is not None and self._saver.is_alive():
             return
