@@ -17,13 +17,15 @@ Stores: SQLite (a temporary file), PostgreSQL (127.0.0.1:5432, database
 ``test``, a private schema dropped afterwards) and Redis (127.0.0.1:6379, a
 private prefix, every key deleted afterwards). The bulk fill writes what a
 snapshot reads: SQLite and PostgreSQL rows (no change log or audit), Redis the
-snapshot buckets (no rule keys or order set: ten million of those need 7 GB).
+snapshot buckets and the order set a replica counts (no rule keys: ten million of
+those need 7 GB).
 
 Then, at 1M rules, warm and cold ``Authorizer.check`` (p50, p99 over a sample
 of single calls) with today's dictionary index and with the compact index on
 the same rules, and the compact index at the largest size. Ratios are compact /
-today. Run: ``python benchmarks/scale.py`` (about 10 minutes; ``--quick``: 1M
-only, about 3). Writes ``benchmarks/results/scale.json``.
+today. Run: ``python benchmarks/scale.py`` (10 minutes: ``--budget``, a 10M store
+that would not fit is skipped and named; ``--budget 900`` runs all three, about 14;
+``--quick``: 1M only, about 70 s). Writes ``benchmarks/results/scale.json``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ REDIS_URL = os.environ.get("REVOKER_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"
 CHILD_TIMEOUT_SECONDS = 240
 TARGET_BYTES_PER_RULE = 64
 TARGET_LOAD_10M_SECONDS = 10.0
+CHECKS_10M_SECONDS = 120  # the 10M check run: its rows made and its index built in-process
 KINDS = ("token", "family", "session", "subject", "client", "key", "issuer")
 SHARES = (0.40, 0.30, 0.10, 0.17, 0.02, 0.005, 0.005)
 ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Bench0001"
@@ -451,10 +454,49 @@ def clean(name: str, tmp: Path, tag: str) -> None:
         drop_redis(f"revoker-scale-{tag}")
 
 
+def measure_stores(
+    stores: list[str], sizes: list[int], started: float, budget: float
+) -> tuple[list[dict[str, Any]], dict[str, float], list[str]]:
+    """Fill each store at each size and measure its loads; the loads, the fill times and
+    the (store, size) pairs skipped because they would not fit ``budget``."""
+    now = time.time()
+    loads: list[dict[str, Any]] = []
+    fills: dict[str, float] = {}
+    skipped: list[str] = []
+    spent: dict[str, float] = {}  # seconds per store at the first size: fill and loads
+    tag = uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory(prefix="revoker-scale-") as tmp:
+        for count in sizes:
+            print(f"{count} rules", flush=True)
+            for name in stores:
+                if count > sizes[0]:
+                    left = budget - (time.perf_counter() - started) - CHECKS_10M_SECONDS
+                    if spent[name] * count / sizes[0] > left:
+                        skipped.append(f"{name} {count}")
+                        print(f"  {name}: skipped, would not fit the budget", flush=True)
+                        continue
+                t0 = time.perf_counter()
+                url = fill(name, count, now, Path(tmp), tag)
+                fills[f"{name} {count}"] = round(time.perf_counter() - t0, 1)
+                try:
+                    loads.append(measure_load(name, url, count, traced=name == stores[0]))
+                finally:
+                    clean(name, Path(tmp), tag)
+                spent[name] = time.perf_counter() - t0
+    return loads, fills, skipped
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1M rules only")
     parser.add_argument("--stores", default="sqlite,postgres,redis")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=600.0,
+        help="seconds for the whole run: a 10M store whose fill and loads would not fit "
+        "(ten times its 1M figures, plus the checks still to come) is skipped and named",
+    )
     parser.add_argument(
         "--lambda-rules",
         type=int,
@@ -479,23 +521,9 @@ def main() -> None:
         return
     started = time.perf_counter()
     sizes = [1_000_000] if args.quick else [1_000_000, 10_000_000]
-    stores = args.stores.split(",")
-    now = time.time()
-    loads: list[dict[str, Any]] = []
-    fills: dict[str, float] = {}
-    tag = uuid.uuid4().hex[:8]
-    with tempfile.TemporaryDirectory(prefix="revoker-scale-") as tmp:
-        for count in sizes:
-            print(f"{count} rules", flush=True)
-            for name in stores:
-                t0 = time.perf_counter()
-                url = fill(name, count, now, Path(tmp), tag)
-                fills[f"{name} {count}"] = round(time.perf_counter() - t0, 1)
-                try:
-                    loads.append(measure_load(name, url, count, traced=name == stores[0]))
-                finally:
-                    clean(name, Path(tmp), tag)
-    memory_runs = [run_child("--memory", str(count)) for count in sizes]
+    loads, fills, skipped = measure_stores(args.stores.split(","), sizes, started, args.budget)
+    # The index alone at 1M; at 10M the loads' traced and resident figures say the same.
+    memory_runs = [run_child("--memory", str(sizes[0]))]
     print(f"  index alone: {memory_runs}", flush=True)
     check_runs = [run_child("--checks", "1000000", "--compare")]
     if not args.quick:
@@ -507,6 +535,7 @@ def main() -> None:
         "load_average": os.getloadavg(),
         "targets": {"bytes_per_rule": TARGET_BYTES_PER_RULE, "load_10m_seconds": 10.0},
         "loads": loads,
+        "skipped_for_budget": skipped,
         "fill_seconds": fills,
         "index_alone": memory_runs,
         "checks": check_runs,
@@ -544,6 +573,8 @@ def print_summary(report: dict[str, Any]) -> None:
                 p50, p99 = got["p50_us"], got["p99_us"]
                 print(f"{name:>7} {run['rules']:>9} {path}: {p50:>7.2f} {p99:>7.2f}"
                       f"   {p50 / ref['p50_us']:.2f}x / {p99 / ref['p99_us']:.2f}x")  # fmt: skip
+    if report["skipped_for_budget"]:
+        print(f"skipped for the budget (run them with --stores): {report['skipped_for_budget']}")
     print(f"load average at the end: {report['load_average']}; {report['seconds']} s in all")
 
 

@@ -30,6 +30,7 @@ from revoker.core.registry.rules import StoredRow
 
 __all__ = [
     "FMT_ESCAPED",
+    "FMT_HEX",
     "FMT_TEXT",
     "FMT_UUID",
     "KIND_CODES",
@@ -48,7 +49,7 @@ KIND_CODES: dict[str, int] = {kind.value: code for code, kind in enumerate(ORDER
 FMT_ESCAPED = 0  # kept as a str beside the matrix
 FMT_UUID = 1  # 16 bytes, printed back as 8-4-4-4-12 lowercase hex
 FMT_TEXT = 2  # UTF-8 (surrogatepass), zero padded, never ending in NUL
-_FMT_HEX = 3  # 3 + k: k bytes, printed back as 2k lowercase hex digits
+FMT_HEX = 3  # 3 + k: k bytes, printed back as 2k lowercase hex digits
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _HEX = re.compile(r"(?:[0-9a-f]{2})+")
@@ -286,7 +287,7 @@ def _encode_ascii(
             chars = chars_of(hexes, length)
             ok = _is_hex(chars).all(axis=1)
             pieces.append((hexes[ok], _unhex(chars[ok])))
-            fmts[hexes[ok]] = _FMT_HEX + length // 2
+            fmts[hexes[ok]] = FMT_HEX + length // 2
             todo[hexes[ok]] = False
     plain = np.flatnonzero(todo & (lens > 0) & (lens <= cap))
     if plain.size:
@@ -314,7 +315,7 @@ def _encode_one(text: str, cap: int) -> tuple[int, bytes | None]:
     if len(text) == 36 and _UUID.fullmatch(text):
         return FMT_UUID, bytes.fromhex(text.replace("-", ""))
     if len(text) // 2 <= cap and _HEX.fullmatch(text):
-        return _FMT_HEX + len(text) // 2, bytes.fromhex(text)
+        return FMT_HEX + len(text) // 2, bytes.fromhex(text)
     data = text.encode("utf-8", "surrogatepass")
     if 0 < len(data) <= cap and not data.endswith(b"\0"):
         return FMT_TEXT, data
@@ -329,4 +330,4 @@ def decode_text(row: Any, fmt: int) -> str:
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
     if fmt == FMT_TEXT:
         return str(data.rstrip(b"\0").decode("utf-8", "surrogatepass"))
-    return str(data[: fmt - _FMT_HEX].hex())
+    return str(data[: fmt - FMT_HEX].hex())

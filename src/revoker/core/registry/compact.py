@@ -56,6 +56,8 @@ import numpy.typing as npt
 
 from revoker.core.registry.columns import (
     FMT_ESCAPED,
+    FMT_HEX,
+    FMT_UUID,
     ORDER,
     Columns,
     decode_text,
@@ -192,6 +194,11 @@ class SegmentRows:
         )
 
 
+def _bytes_of(fmt: int) -> int:
+    """The matrix width a fixed-size text format needs (UUID: 16 bytes, hex: its bytes)."""
+    return 16 if fmt == FMT_UUID else fmt - FMT_HEX if fmt >= FMT_HEX else 0
+
+
 def stable_key(value: Any) -> int:
     """The key of a rule value or claim: CRC-32 of its UTF-8, in every process the same."""
     if isinstance(value, str):
@@ -285,6 +292,9 @@ class Segment:
             raise ValueError("a saved segment refers to a scope it does not hold")
         if n > 1 and bool((rows.keys[1:] < rows.keys[:-1]).any()):
             raise ValueError("a saved segment's keys are not sorted")
+        for _, _, _, id_fmt, value_fmt in rows.metas:
+            if _bytes_of(id_fmt) > rows.ids.shape[1] or _bytes_of(value_fmt) > rows.values.shape[1]:
+                raise ValueError("a saved segment's texts are narrower than their formats")
         segment = cls.__new__(cls)
         segment.kind, segment.n = kind, n
         segment.keys, segment._keys_mv = rows.keys, rows.keys.data

@@ -22,7 +22,6 @@ from __future__ import annotations
 import io
 import json
 import time
-import zipfile
 from typing import Any
 
 import numpy as np
@@ -82,20 +81,20 @@ def load_index(data: bytes, now: float) -> tuple[int, CompactIndex]:
     ``ValueError`` for bytes of another format or that do not read back whole."""
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as saved:
-            header = json.loads(saved["header"].tobytes())
-            if not isinstance(header, dict) or header.get("format") != FORMAT:
-                raise ValueError("a saved index of another format")
-            if header.get("kinds") != [kind.value for kind in ORDER]:
-                raise ValueError("a saved index with other kinds")
+            header = _header(saved)
             segments = [
                 None if meta is None else _segment(code, meta, saved)
                 for code, meta in enumerate(header["segments"])
             ]
             delta: list[Entry] = [tuple(entry) for entry in header["delta"]]
             seq = int(header["seq"])
-    except (OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        return seq, CompactIndex.restore(segments, delta, now)
+    except ValueError:
+        raise
+    except Exception as exc:
+        # Bytes from outside: zipfile and numpy raise many kinds of error on a damaged
+        # directory or array header (which no CRC covers), as does a malformed entry.
         raise ValueError(f"a saved index that does not read back: {exc!r}") from exc
-    return seq, CompactIndex.restore(segments, delta, now)
 
 
 def index_tip(data: bytes) -> tuple[str, str] | None:
@@ -106,13 +105,25 @@ def index_tip(data: bytes) -> tuple[str, str] | None:
     saved index would then hold a rule the store lost and miss the one it kept."""
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as saved:
-            tip = json.loads(saved["header"].tobytes()).get("tip")
-    except (OSError, EOFError, KeyError, TypeError, ValueError, zipfile.BadZipFile) as exc:
+            tip = _header(saved).get("tip")
+    except ValueError:
+        raise
+    except Exception as exc:  # as in load_index
         raise ValueError(f"a saved index that does not read back: {exc!r}") from exc
     if tip is None:
         return None
-    op, rule_id = tip
-    return str(op), str(rule_id)
+    if not (isinstance(tip, list) and len(tip) == 2 and all(isinstance(t, str) for t in tip)):
+        raise ValueError("a saved index's tip is not (op, rule id)")
+    return tip[0], tip[1]
+
+
+def _header(saved: Any) -> dict[str, Any]:
+    header = json.loads(saved["header"].tobytes())
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ValueError("a saved index of another format")
+    if header.get("kinds") != [kind.value for kind in ORDER]:
+        raise ValueError("a saved index with other kinds")
+    return header
 
 
 def _segment(code: int, meta: dict[str, Any], saved: Any) -> Segment:

@@ -396,7 +396,10 @@ class Replica:
                 break
             self._sync_logged("push" if self._hurried else "poll")
             self._unhurry()
-            self._maybe_save_index()
+            try:
+                self._maybe_save_index()
+            except Exception as exc:  # noqa: BLE001 -- the poll thread must outlive a failed save
+                logger.warning("revocation registry cannot save its index: %r", exc)
         self._unhurry()
 
     def _sync_logged(self, path: PropagationPath) -> None:
@@ -454,7 +457,7 @@ class Replica:
             return
         try:
             newest = info()
-        except StoreError as exc:
+        except (StoreError, ValueError) as exc:
             logger.warning("revocation registry cannot read its saved index: %s", exc)
             return
         if newest is not None and (now - newest[1] < every or newest[0] >= self._seq):

@@ -390,7 +390,10 @@ class RedisStore:
     def saved_index_info(self) -> tuple[int, float] | None:
         with self._errors("read a saved index"):
             seq, written_at = self._client.hmget(self._key("index"), "seq", "written_at")
-        return None if seq is None else (int(seq), float(written_at))
+        try:
+            return None if seq is None else (int(seq), float(written_at))
+        except (TypeError, ValueError):
+            raise StoreError("the Redis store's saved index pointer is malformed") from None
 
     def close(self) -> None:
         if not self._closed:
