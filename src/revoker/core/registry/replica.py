@@ -187,6 +187,7 @@ class Replica:
         self._next_save_check: float | None = None  # set at the first look, with jitter
         self._saver: threading.Thread | None = None
         self._seq = -1  # never synced: the first sync takes a snapshot
+        self._tip: tuple[int, str, str] | None = None  # the last change applied: seq, op, id
         self._last_sync_at: float | None = None
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
@@ -419,15 +420,18 @@ class Replica:
         to save (a dictionary index, or a store that keeps no saved indexes)."""
         save: Callable[..., None] | None = getattr(self._store, "save_index", None)
         with self._write_lock:
-            rules, seq = self._rules, self._seq
+            rules, seq, last = self._rules, self._seq, self._tip
             freeze = getattr(rules, "freeze", None)
             if save is None or freeze is None or seq < 0:
                 return None
             frozen = freeze()
         from revoker.core.registry.index_snapshot import dump_index  # noqa: PLC0415 -- numpy
 
+        # The change the index was taken after, as this replica applied it (not read again:
+        # the store's own reader state, such as Redis's remembered tip, belongs to the poll).
+        tip = (last[1], last[2]) if last is not None and last[0] == seq else None
         started = self._clock()
-        data = dump_index(frozen, seq=seq, tip=self._change_at(seq))
+        data = dump_index(frozen, seq=seq, tip=tip)
         del frozen
         save(seq, data, written_at=self._clock())
         logger.info("revocation registry saved its index at seq %d (%d rules, %.0f MB, %.1f s)",
@@ -473,8 +477,12 @@ class Replica:
             logger.warning("revocation registry cannot save its index: %s", exc)
 
     def _change_at(self, seq: int) -> tuple[str, str] | None:
-        """The store's change at ``seq`` as (op, rule id); None when the log has it no more."""
-        changes = self._store.changes_since(seq - 1, limit=1)
+        """The store's change at ``seq`` as (op, rule id); None when the log has it no more
+        or cannot be read now (a saved index is then written without it)."""
+        try:
+            changes = self._store.changes_since(seq - 1, limit=1)
+        except StoreError:
+            return None
         if not changes or changes[0].seq != seq:
             return None
         return changes[0].op, changes[0].rule.id
@@ -511,6 +519,7 @@ class Replica:
             return None
         old = self._rules
         self._rules, self._seq = fresh, seq
+        self._tip = None if tip is None else (seq, *tip)
         return self._difference(old, fresh, seq)
 
     def _writable(self) -> CompactIndex | DictIndex:
@@ -561,6 +570,10 @@ class Replica:
         old = self._rules
         # Built aside, then published with one assignment: readers never see it half-full.
         self._rules, self._seq = fresh, seq
+        # A snapshot's seq names a change this replica did not apply: ask for it, for an index
+        # that may be saved (the compact one), so a saved index always carries its tip.
+        tip = self._change_at(seq) if hasattr(fresh, "freeze") and seq > 0 else None
+        self._tip = None if tip is None else (seq, *tip)
         return self._difference(old, fresh, seq)
 
     def _difference(
@@ -607,6 +620,7 @@ class Replica:
             else:
                 self._rules.remove(change.rule.id, change.rule)
             self._seq = change.seq
+            self._tip = (change.seq, change.op, change.rule.id)
         if not self._observers:
             return
         applied_at = self._clock()  # after the index took them: what match sees from now on
