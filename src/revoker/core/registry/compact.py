@@ -48,7 +48,7 @@ import math
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from typing import Any
 
 import numpy as np
@@ -93,6 +93,7 @@ _ABSENT_KEPT = 4096  # values per kind remembered as in no rule
 _SWEEP_WINDOW = 60.0  # seconds of expiries collected per scan of a segment
 _KIND_TEXT = tuple(kind.value for kind in ORDER)
 _CUT = tuple(kind in CUTOFF_KINDS for kind in ORDER)
+_UTF8 = methodcaller("encode", "utf-8", "surrogatepass")
 _KEYS_KEPT = 1 << 17  # claim values whose key is remembered (about 15 MB at most)
 _NOT_TEXT_KEY = 0x5BD1E995  # the key of a claim that is not a string: no rule holds one
 
@@ -129,7 +130,8 @@ class SegmentRows:
         cutoff: F8 | None,
     ) -> SegmentRows:
         n = len(values)
-        keys = np.fromiter(map(stable_key, values), np.uint32, n)
+        # stable_key for each, without a Python call per value: stores hand out str only.
+        keys = np.fromiter(map(zlib.crc32, map(_UTF8, values)), np.uint32, n)
         id_matrix, id_fmts, esc_ids = encode_texts(ids, _TEXT_CAP)
         value_matrix, value_fmts, esc_values = encode_texts(values, _TEXT_CAP)
         combined = (scopes * 256 + id_fmts) * 256 + value_fmts
