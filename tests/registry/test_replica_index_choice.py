@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from revoker.core.clock import FrozenClock
 from revoker.core.registry import Registry, RegistryLimits, RuleKind
+from revoker.core.registry.compact import Segment
 from revoker.core.registry.index import DictIndex
 from revoker.core.registry.replica import Replica
 from revoker.core.registry.rules import new_rule
@@ -53,3 +56,31 @@ def test_rules_added_past_the_bound_move_the_replica_to_the_compact_index() -> N
     assert registry.replica.rule_count == 25
     assert all(registry.match(claims(f"user-{n}"), {}, "a.b.c") for n in range(25))
     assert registry.match(claims("user-99"), {}, "a.b.c") is None
+
+
+def test_a_lift_here_drops_a_compact_rule_by_its_value_not_by_scanning_every_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Registry.lift hands the replica the lifted rule: one look-up, never a scan of the ids."""
+    clock = FrozenClock(T0)
+    store = MemoryStore()
+    for n in range(30):
+        store.add(new_rule(RuleKind.SUBJECT, f"user-{n}", now=T0, limits=RegistryLimits()))
+    registry = Registry(store, clock=clock)
+    registry.replica._compact_above = 10
+    registry.sync()
+    assert type(registry.replica._rules).__name__ == "CompactIndex"
+    scans: list[str] = []
+    original = Segment.scan_id
+
+    def counted(self: Segment, rule_id: str) -> int | None:
+        scans.append(rule_id)
+        return original(self, rule_id)
+
+    monkeypatch.setattr(Segment, "scan_id", counted)
+    lifted = registry.replica.match(claims("user-7"), {}, "a.b.c")
+    assert lifted is not None
+    registry.lift(lifted.id, actor="admin")
+    assert registry.replica.match(claims("user-7"), {}, "a.b.c") is None
+    assert registry.replica.match(claims("user-8"), {}, "a.b.c") is not None
+    assert scans == []

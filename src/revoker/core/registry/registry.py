@@ -180,7 +180,7 @@ class Registry:
         rule = self.store.lift(rule_id, actor=actor, reason=reason, now=self.clock())
         if rule is None:
             raise RuleNotFound(f"no active rule has the id {rule_id!r}")
-        self.replica.remove_rule(rule.id)
+        self.replica.remove_rule(rule.id, rule)
         self._sync_quietly()
         return rule
 

@@ -132,7 +132,7 @@ class DynamoDBLookup(Replica):
         with self._cache_lock:
             self._cache.pop(lookup_key_of(rule), None)
 
-    def remove_rule(self, rule_id: str) -> None:
+    def remove_rule(self, rule_id: str, rule: Rule | None = None) -> None:
         with self._cache_lock:
             stale = [
                 k for k, (_, rules) in self._cache.items() if any(r.id == rule_id for r in rules)
