@@ -2,8 +2,9 @@
 
 Stores set themselves up on first use anyway; running this at deploy time
 moves the DDL (and the privileges it needs) out of the serving path. A store
-with a schema has a ``migrate() -> str`` method (PostgreSQL); the others
-(memory, SQLite, Redis) have nothing to migrate, and say so.
+with a schema has a ``migrate() -> str`` method (PostgreSQL, DynamoDB; Redis
+writes the snapshot records of rules stored before they existed); the others
+(memory, SQLite) have nothing to migrate, and say so.
 """
 
 from __future__ import annotations

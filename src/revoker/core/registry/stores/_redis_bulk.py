@@ -28,6 +28,7 @@ from revoker.core.registry.rules import Rule, StoredRow
 __all__ = [
     "ADD_MANY",
     "BUCKETS",
+    "FILE_RECORDS",
     "active_rows",
     "batch_args",
     "bucket_of",
@@ -46,6 +47,21 @@ _KIND_DIGIT = {kind: str(code) for code, kind in enumerate(
 #: expires_at in ms, rule JSON, created_at, actor, reason, snapshot record. KEYS: the six
 #: shared keys, the batch's rule keys, then its bucket keys. Returns the last seq; -1 when an
 #: id is already stored or repeated. A retry of a batch that was applied returns its last seq.
+#: ``migrate``: snapshot records for rules stored before the buckets existed. KEYS: per rule,
+#: its rule key then its bucket key; ARGV: per rule, its id then its record (seq in front).
+#: A rule whose key is gone (lifted or expired since it was read) gets no record, and a
+#: record already there is kept; returns how many were written.
+FILE_RECORDS = """
+local filed = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('EXISTS', KEYS[i]) == 1
+      and redis.call('HSETNX', KEYS[i + 1], ARGV[i], ARGV[i + 1]) == 1 then
+    filed = filed + 1
+  end
+end
+return filed
+"""
+
 ADD_MANY = """
 local nonce, fields = ARGV[1], 8
 local count = (#ARGV - 4) / fields

@@ -350,6 +350,32 @@ class RedisStore:
         with self._errors("record a setting"):
             self._client.hset(self._key("settings"), name, repr(value))
 
+    def migrate(self) -> str:
+        """Give every rule stored before the snapshot buckets existed its bucket record, so
+        a replica reads the store as columns again (``snapshot_columns``); idempotent, and
+        safe beside writers (a script per page checks the rule is still there). One line
+        saying what it did."""
+        script = self._client.register_script(_redis_bulk.FILE_RECORDS)
+        after, order, filed, seen = "-inf", self._key("rules"), 0, 0
+        while True:
+            with self._errors("migrate the snapshot records"):
+                page = self._client.zrangebyscore(order, after, "+inf", 0, _PAGE, withscores=True)
+                texts = self._client.mget([self._rule_key(rule_id) for rule_id, _ in page])
+                keys: list[str] = []
+                args: list[str] = []
+                for (rule_id, seq), text in zip(page, texts, strict=True):
+                    if text is not None:  # expired or lifted since the page was read
+                        rule = self._load(_strip_nonce(text))
+                        keys += [self._rule_key(rule_id), self._bucket_key(rule_id)]
+                        args += [rule_id, f"{int(seq):016d}" + _redis_bulk.snapshot_record(rule)]
+                if keys:
+                    filed += int(script(keys=keys, args=args))
+            seen += len(page)
+            if len(page) < _PAGE:
+                break
+            after = f"({int(page[-1][1])}"
+        return f"Redis store {self._tag}: {filed} of {seen} rules given a snapshot record"
+
     # -- saved indexes ----------------------------------------------------------
 
     def save_index(self, seq: int, data: bytes, *, written_at: float) -> None:
