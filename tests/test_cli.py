@@ -384,3 +384,33 @@ def test_rules_and_audit_escape_what_they_print(store: str) -> None:
         json.loads(line) for line in run("audit", "--store", store, "--json").stdout.splitlines()
     ]
     assert entries[0]["reason"] == forged
+
+
+def test_save_index_on_a_small_store_says_there_is_nothing_to_save(store: str) -> None:
+    """Below the compact index's bound the replica keeps dictionaries, which are not saved."""
+    assert run("revoke", "subject", "user-1", "--store", store).exit_code == 0
+    result = run("save-index", "--store", store)
+    assert result.exit_code == 0, result.output
+    assert "nothing to save: 1 active rule(s)" in result.stdout
+
+
+def test_save_index_saves_what_the_next_replica_loads(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`save-index` builds the compact index and saves it in the store, at the store's seq
+    (what a replica's first sync loads: tests/registry/test_saved_index_replica.py)."""
+    from revoker.core.registry.replica import Replica  # noqa: PLC0415
+
+    monkeypatch.setitem(Replica.__init__.__kwdefaults__, "compact_above", 2)
+    for n in range(3):
+        assert run("revoke", "subject", f"user-{n}", "--store", store).exit_code == 0
+    result = run("save-index", "--store", store)
+    assert result.exit_code == 0, result.output
+    assert "saved the index of 3 rule(s) at seq 3" in result.stdout
+    opened = open_store(store)
+    try:
+        info = opened.saved_index_info()  # type: ignore[attr-defined]
+    finally:
+        opened.close()
+    assert info is not None
+    assert info[0] == 3

@@ -330,6 +330,25 @@ def prune(**options: Any) -> None:
     click.echo(f"pruned {count} rule(s)")
 
 
+@main.command("save-index")
+@setting_options(names=("store_url",))
+def save_index(**options: Any) -> None:
+    """Build the compact index from the store's rules and save it there, so the replicas
+    that start next load it instead of building it (after a bulk import, or before the
+    first start of a large store; running replicas save one every index_snapshot_seconds)."""
+    with rules_revoker(options) as revoker:
+        replica = revoker.registry.replica
+        seq = replica.save_index()
+        count = replica.rule_count
+    if seq is None:
+        click.echo(
+            f"nothing to save: {count} active rule(s) fit the dictionary index (the compact"
+            " index, which is saved, starts at 250,000), or the store keeps no saved indexes"
+        )
+    else:
+        click.echo(f"saved the index of {count} rule(s) at seq {seq}")
+
+
 @main.command()
 @setting_options(names=("store_url",))
 @click.option(
@@ -339,8 +358,9 @@ def prune(**options: Any) -> None:
     "rule is written for and every verifier must stay within.",
 )
 def migrate(record_lifetime: str | None, **options: Any) -> None:
-    """Create or upgrade the store's schema (PostgreSQL); other stores set themselves up.
-    With --max-token-lifetime, change the lifetime the store records."""
+    """Create or upgrade the store's schema (PostgreSQL; DynamoDB's lookup items; Redis's
+    snapshot records); other stores set themselves up. With --max-token-lifetime, change
+    the lifetime the store records."""
     from revoker.app.migrate import migrate as run_migrations  # noqa: PLC0415
 
     _quiet_driver_logs()
