@@ -434,8 +434,9 @@ class Settings:
         600.0,
         help="How often a replica holding the compact index (250,000 rules or more) saves it "
         "whole to a SQLite, PostgreSQL or Redis store, so the next one starts in seconds "
-        "(0: never; keep it under the store's one-hour change retention).",
-        parser=Seconds(),
+        "(0: never; at most the stores' one-hour change retention, which a saved index must "
+        "be younger than to be used).",
+        parser=Seconds(high=3600),
         group="registry",
         env="REVOKER_INDEX_SNAPSHOT_SECONDS",
     )

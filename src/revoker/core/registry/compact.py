@@ -94,7 +94,8 @@ _SWEEP_WINDOW = 60.0  # seconds of expiries collected per scan of a segment
 _KIND_TEXT = tuple(kind.value for kind in ORDER)
 _CUT = tuple(kind in CUTOFF_KINDS for kind in ORDER)
 _UTF8 = methodcaller("encode", "utf-8", "surrogatepass")
-_KEYS_KEPT = 1 << 17  # claim values whose key is remembered (about 15 MB at most)
+_KEYS_KEPT = 1 << 17  # claim values whose key is remembered: about 15 MB, 50 MB at most
+_KEY_KEPT_CHARS = 256  # longer claim values (rare) have their key computed each time
 _NOT_TEXT_KEY = 0x5BD1E995  # the key of a claim that is not a string: no rule holds one
 
 U8 = npt.NDArray[np.uint8]
@@ -219,6 +220,8 @@ class _Keys(dict[Any, int]):
 
     def __missing__(self, value: Any) -> int:
         key = stable_key(value)
+        if value.__class__ is str and len(value) > _KEY_KEPT_CHARS:
+            return key  # not kept: the bound is on bytes, not only on entries
         if len(self) >= _KEYS_KEPT:
             self.clear()
         self[value] = key
@@ -297,6 +300,11 @@ class Segment:
         for _, _, _, id_fmt, value_fmt in rows.metas:
             if _bytes_of(id_fmt) > rows.ids.shape[1] or _bytes_of(value_fmt) > rows.values.shape[1]:
                 raise ValueError("a saved segment's texts are narrower than their formats")
+        for place, escaped in ((3, rows.esc_ids), (4, rows.esc_values)):
+            codes = [code for code, meta in enumerate(rows.metas) if meta[place] == FMT_ESCAPED]
+            held = np.flatnonzero(np.isin(rows.meta, codes)) if codes and n else ()
+            if set(escaped) != set(map(int, held)):
+                raise ValueError("a saved segment's escaped texts do not match its rows")
         segment = cls.__new__(cls)
         segment.kind, segment.n = kind, n
         segment.keys, segment._keys_mv = rows.keys, rows.keys.data

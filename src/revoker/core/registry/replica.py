@@ -93,9 +93,6 @@ COMPACT_ABOVE = 250_000
 DEFAULT_MAX_STALENESS_SECONDS = 30.0
 _BATCH = 10_000
 _MAX_BATCHES = 10  # further behind than this, a snapshot is cheaper than replaying
-# After a saved index, replaying costs far less than the build it spares (10-20 µs a change
-# against about 2 µs a rule of the whole): up to half a million changes.
-_MAX_BATCHES_AFTER_SAVED = 50
 
 ChangeListener = Callable[[Sequence[Change]], None]
 #: How a change reached the replica: the sync a store's push woke, or any other sync.
@@ -186,6 +183,8 @@ class Replica:
         self._index_snapshot_seconds = index_snapshot_seconds
         self._next_save_check: float | None = None  # set at the first look, with jitter
         self._saver: threading.Thread | None = None
+        self._skip_saved = False  # the saved index failed here: read the rules instead
+        self._replace_saved = False  # the saved index was ignored: save one soon, whatever its age
         self._seq = -1  # never synced: the first sync takes a snapshot
         self._tip: tuple[int, str, str] | None = None  # the last change applied: seq, op, id
         self._last_sync_at: float | None = None
@@ -221,30 +220,44 @@ class Replica:
             self._before_sync()
         with self._write_lock:
             now = self._clock()
-            timed, batches = delays, _MAX_BATCHES
-            if self._seq < 0 and (restored := self._restore_saved(now)) is not None:
-                applied, batches = restored, _MAX_BATCHES_AFTER_SAVED
+            timed = delays
+            restored = self._restore_saved(now) if self._seq < 0 else None
+            if restored is not None:
+                applied = restored
                 timed = []  # what the log brings after a saved index is catch-up, not propagation
             if self._seq < 0:
                 applied = self._reload(now)
             else:
-                for _ in range(batches):
-                    changes = self._store.changes_since(self._seq, limit=_BATCH)
-                    if changes is None:
-                        applied = self._reload(now)
-                        break
-                    self._apply(changes, now, timed)
-                    applied.extend(changes)
-                    if len(changes) < _BATCH:
-                        break
-                else:
-                    applied = self._reload(now)
+                try:
+                    applied += self._catch_up(now, timed)
+                except StoreError:
+                    raise
+                except Exception:
+                    if restored is None:
+                        raise
+                    # A saved index that loaded but cannot take its own log (a writer's bug):
+                    # forget it, and read the rules at the next sync.
+                    self._rules, self._seq, self._skip_saved = EmptyIndex(), -1, True
+                    raise
             self._rules.sweep(now)
             self._last_sync_at = now
         if applied and self._listeners:
             self._tell_listeners(applied)
         if delays:
             self._tell_observers(path, delays)
+
+    def _catch_up(self, now: float, timed: list[float]) -> list[Change]:
+        """Follow the change log from ``_seq`` (a reload when it no longer reaches back)."""
+        applied: list[Change] = []
+        for _ in range(_MAX_BATCHES):
+            changes = self._store.changes_since(self._seq, limit=_BATCH)
+            if changes is None:
+                return self._reload(now)
+            self._apply(changes, now, timed)
+            applied.extend(changes)
+            if len(changes) < _BATCH:
+                return applied
+        return self._reload(now)
 
     def sync_if_older(self, max_age_seconds: float) -> bool:
         """Sync when the last good sync is older than ``max_age_seconds`` (a Lambda's bound)."""
@@ -466,8 +479,10 @@ class Replica:
         except (StoreError, ValueError) as exc:
             logger.warning("revocation registry cannot read its saved index: %s", exc)
             return
-        if newest is not None and (now - newest[1] < every or newest[0] >= self._seq):
+        fresh_enough = newest is not None and (now - newest[1] < every or newest[0] >= self._seq)
+        if fresh_enough and not self._replace_saved:
             return
+        self._replace_saved = False
         self._saver = threading.Thread(target=self._save_logged, name="revoker-index-saver",
                                        daemon=True)  # fmt: skip
         self._saver.start()
@@ -495,7 +510,7 @@ class Replica:
         saved_index: Callable[[], SavedIndex | None] | None = getattr(
             self._store, "saved_index", None
         )
-        if saved_index is None:
+        if saved_index is None or self._skip_saved:
             return None
         try:
             saved = saved_index()
@@ -507,17 +522,22 @@ class Replica:
             )
 
             tip = index_tip(saved.data)
-            if tip is not None and self._change_at(saved.seq) != tip:
-                # A failover lost the changes it was taken after, or the log was trimmed.
+            # The log may no longer hold that change (a quiet store, pruned): the catch-up
+            # then decides, as it reloads when the log does not reach back to the seq.
+            now_there = None if tip is None else self._change_at(saved.seq)
+            if now_there is not None and now_there != tip:
+                # A failover that lost the changes it was saved after gave the seq to another.
                 logger.warning(
                     "revocation registry ignores its saved index: the store's change at seq %d"
                     " is not the one it was saved after",
                     saved.seq,
                 )
+                self._replace_saved = True
                 return None
             seq, fresh = load_index(saved.data, now)
-        except (StoreError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 -- a saved index only saves time: never fail on it
             logger.warning("revocation registry ignores its saved index: %s", exc)
+            self._replace_saved = True
             return None
         old = self._rules
         self._rules, self._seq = fresh, seq

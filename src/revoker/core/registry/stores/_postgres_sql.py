@@ -45,6 +45,8 @@ _QUERIES = {
         SELECT value FROM claimed UNION ALL SELECT value FROM {s}.settings WHERE name = %(name)s
         LIMIT 1""",
     "read_setting": "SELECT value FROM {s}.settings WHERE name = %(name)s",
+    "try_save_lock": "SELECT pg_try_advisory_lock(hashtext(%(lock)s))",
+    "save_unlock": "SELECT pg_advisory_unlock(hashtext(%(lock)s))",
     "new_saved_index": """
         INSERT INTO {s}.saved_indexes (seq, written_at, parts)
         VALUES (%(seq)s, %(at)s::float8, %(parts)s) RETURNING generation""",

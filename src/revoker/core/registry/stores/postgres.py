@@ -329,17 +329,25 @@ class PostgresStore:
         transaction, make it the newest and drop the older ones (``store.py``)."""
         parts = split_parts(data)
         sql = self._sql
+        lock = {"lock": f"revoker-save-index:{self.schema}"}
         with self._connection("save an index") as conn:
-            row = conn.execute(
-                sql["new_saved_index"], {"seq": seq, "at": written_at, "parts": len(parts)}
-            ).fetchone()
-            generation = int(row[0])
-            for number, part in enumerate(parts):
-                conn.execute(sql["save_index_part"],
-                             {"generation": generation, "part": number, "data": part})  # fmt: skip
-            with conn.transaction():
-                conn.execute(sql["complete_saved_index"], {"generation": generation})
-                conn.execute(sql["drop_older_saved_indexes"], {"generation": generation})
+            # One saver at a time (a session lock, released below or with the connection):
+            # a second would write as much again, and leave its parts behind.
+            if not conn.execute(sql["try_save_lock"], lock).fetchone()[0]:
+                raise StoreError("another process is saving an index to this PostgreSQL store")
+            try:
+                row = conn.execute(
+                    sql["new_saved_index"], {"seq": seq, "at": written_at, "parts": len(parts)}
+                ).fetchone()
+                generation = int(row[0])
+                for number, part in enumerate(parts):
+                    values = {"generation": generation, "part": number, "data": part}
+                    conn.execute(sql["save_index_part"], values)
+                with conn.transaction():
+                    conn.execute(sql["complete_saved_index"], {"generation": generation})
+                    conn.execute(sql["drop_older_saved_indexes"], {"generation": generation})
+            finally:
+                conn.execute(sql["save_unlock"], lock)
 
     def saved_index(self) -> SavedIndex | None:
         with self._connection("read a saved index") as conn, conn.transaction():

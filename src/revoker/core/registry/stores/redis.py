@@ -92,6 +92,8 @@ _PAGE = 10_000
 _BULK = 1_000  # rules per ADD_MANY script: each blocks Redis for a few milliseconds
 _DEFAULT_CAP = 100_000
 _UNSEEN = object()  # no epoch read yet
+_MAX_INDEX_PARTS = 1024  # 32 GB of saved index: more is a malformed pointer
+_SAVE_LOCK_MS = 300_000  # one saver at a time (two would both write 60 B a rule)
 _OWN_OPTIONS = ("prefix", "max_changes", "max_audit", "wait_replicas", "wait_aof", "cluster")
 
 
@@ -387,16 +389,26 @@ class RedisStore:
         pointer = self._key("index")
         with self._errors("save an index"):
             client = self._binary()
-            for number, part in enumerate(parts):
-                client.set(self._key(f"index:{generation}:{number}"), part, px=ttl_ms)
-            old = client.hmget(pointer, "generation", "parts")
-            newest = {"generation": generation, "seq": seq, "written_at": repr(written_at),
-                      "parts": len(parts)}  # fmt: skip
-            client.hset(pointer, mapping=newest)
-            client.pexpire(pointer, ttl_ms)
-            if old[0] is not None and old[0].decode() != generation:
-                client.delete(*(self._key(f"index:{old[0].decode()}:{n}")
-                                for n in range(int(old[1] or 0))))  # fmt: skip
+            # One saver at a time: a second would write as much again, and the parts of the
+            # one whose pointer loses would linger until they expire.
+            lock = self._key("index:saving")
+            if not client.set(lock, generation, nx=True, px=_SAVE_LOCK_MS):
+                raise StoreError("another process is saving an index to this Redis store")
+            try:
+                for number, part in enumerate(parts):
+                    client.set(self._key(f"index:{generation}:{number}"), part, px=ttl_ms)
+                old = client.hmget(pointer, "generation", "parts")
+                newest = {"generation": generation, "seq": seq, "written_at": repr(written_at),
+                          "parts": len(parts)}  # fmt: skip
+                client.hset(pointer, mapping=newest)
+                client.pexpire(pointer, ttl_ms)
+                if old[0] is not None and old[0].decode() != generation:
+                    count = min(int(old[1] or 0), _MAX_INDEX_PARTS)
+                    client.delete(
+                        *(self._key(f"index:{old[0].decode()}:{n}") for n in range(count))
+                    )
+            finally:
+                client.delete(lock)  # a process that dies here leaves it to expire
 
     def saved_index(self) -> SavedIndex | None:
         with self._errors("read a saved index"):
@@ -404,14 +416,18 @@ class RedisStore:
             found = client.hgetall(self._key("index"))
             if not found:
                 return None
-            generation, count = found[b"generation"].decode(), int(found[b"parts"])
+            try:
+                generation, count = found[b"generation"].decode(), int(found[b"parts"])
+                seq, written_at = int(found[b"seq"]), float(found[b"written_at"])
+            except (KeyError, ValueError, UnicodeDecodeError):
+                raise StoreError("the Redis store's saved index pointer is malformed") from None
             pipe = self._pipeline(transaction=False, client=client)
-            for number in range(count):
+            for number in range(min(count, _MAX_INDEX_PARTS)):
                 pipe.get(self._key(f"index:{generation}:{number}"))
             parts = pipe.execute()
-        if any(part is None for part in parts):  # replaced and deleted meanwhile, or expired
-            return None
-        return SavedIndex(int(found[b"seq"]), float(found[b"written_at"]), b"".join(parts))
+        if count > _MAX_INDEX_PARTS or any(part is None for part in parts):
+            return None  # replaced and deleted meanwhile, or expired: none to load
+        return SavedIndex(seq, written_at, b"".join(parts))
 
     def saved_index_info(self) -> tuple[int, float] | None:
         with self._errors("read a saved index"):
