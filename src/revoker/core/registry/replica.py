@@ -236,14 +236,11 @@ class Replica:
                 try:
                     batches = _MAX_BATCHES if restored is None else _MAX_BATCHES_AFTER_SAVED
                     applied += self._catch_up(now, timed, batches)
-                except StoreError:
-                    raise
-                except Exception:
-                    if restored is None:
-                        raise
-                    # A saved index that loaded but cannot take its own log (a writer's bug):
-                    # forget it, and read the rules at the next sync.
-                    self._rules, self._seq, self._skip_saved = EmptyIndex(), -1, True
+                except Exception as exc:
+                    if restored is not None and not isinstance(exc, StoreError):
+                        # A saved index that loaded but cannot take its own log (a writer's
+                        # bug): forget it, and read the rules at the next sync.
+                        self._rules, self._seq, self._skip_saved = EmptyIndex(), -1, True
                     raise
             self._rules.sweep(now)
             self._last_sync_at = now
