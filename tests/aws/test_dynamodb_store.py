@@ -1,7 +1,9 @@
 """What the DynamoDB store does beyond the shared contract: schema, seq races, throttling, gaps.
 
 moto's in-process DynamoDB is the only DynamoDB here; the shared contract
-runs on it through ``tests/registry/backend_dynamodb.py``.
+runs on it through ``tests/registry/backend_dynamodb.py``. These tests pin one log
+shard, the layout whose keys and seqs they spell out; ``test_dynamodb_shards.py``
+covers a table of several.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def test_the_table_has_ttl_on_the_ttl_attribute(client: Any) -> None:
 
 def test_items_follow_the_documented_schema(client: Any) -> None:
     """A rule item carries ttl = ceil(expires_at); a key rule none; change and audit by seq."""
-    store = DynamoDBStore(client, TABLE)
+    store = DynamoDBStore(client, TABLE, log_shards=1)
     expiring = make("token", "j-1", expires_at=T0 + 10.25)
     forever = make("key", "kid-1")
     store.add(expiring)
@@ -110,7 +112,7 @@ def test_items_follow_the_documented_schema(client: Any) -> None:
 
 def test_two_containers_share_one_sequence(client: Any) -> None:
     """Stores in two processes on one table take turns on the seq; a replica sees both."""
-    first, second = DynamoDBStore(client, TABLE), DynamoDBStore(client, TABLE)
+    first, second = (DynamoDBStore(client, TABLE, log_shards=1) for _ in range(2))
     a, b, c = make("token", "a"), make("token", "b"), make("token", "c")
     assert [first.add(a), second.add(b), first.add(c)] == [1, 2, 3]
     registry = Registry(first, clock=FrozenClock(T0))
@@ -123,9 +125,9 @@ def test_two_containers_share_one_sequence(client: Any) -> None:
 
 def test_a_writer_that_lost_the_race_for_the_head_tries_again(client: Any) -> None:
     """Another process moving the head between our read and our write costs a retry, not a seq."""
-    other = DynamoDBStore(client, TABLE)
+    other = DynamoDBStore(client, TABLE, log_shards=1)
     racing = FlakyClient(client, [], before_write=lambda: other.add(make("token", "theirs")))
-    store = DynamoDBStore(racing, TABLE, sleep=Sleeps())
+    store = DynamoDBStore(racing, TABLE, sleep=Sleeps(), log_shards=1)
     assert store.add(make("token", "ours")) == 2
     assert racing.transactions == 2
     changes = store.changes_since(0)
@@ -144,7 +146,9 @@ def test_a_writer_that_lost_the_race_for_the_head_tries_again(client: Any) -> No
 def test_throttled_writes_back_off_and_retry(client: Any, code: str) -> None:
     """Throttling is retried with growing, jittered waits; the write then succeeds once."""
     sleeps = Sleeps()
-    store = DynamoDBStore(FlakyClient(client, [code, code, code]), TABLE, sleep=sleeps)
+    store = DynamoDBStore(
+        FlakyClient(client, [code, code, code]), TABLE, sleep=sleeps, log_shards=1
+    )
     assert store.add(make("token", "j")) == 1
     assert len(sleeps.waits) == 3
     assert all(0 <= w <= cap for w, cap in zip(sleeps.waits, [0.05, 0.1, 0.2], strict=True))
@@ -157,10 +161,11 @@ def test_writes_give_up_after_the_last_attempt(client: Any) -> None:
         TABLE,
         max_write_attempts=3,
         sleep=Sleeps(),
+        log_shards=1,
     )
     with pytest.raises(StoreError, match="throttled"):
         store.add(make("token", "j"))
-    assert DynamoDBStore(client, TABLE).changes_since(0) == []
+    assert DynamoDBStore(client, TABLE, log_shards=1).changes_since(0) == []
 
 
 def test_other_errors_are_store_errors_naming_the_aws_code(client: Any) -> None:
@@ -176,7 +181,7 @@ def test_other_errors_are_store_errors_naming_the_aws_code(client: Any) -> None:
 
 def test_a_change_deleted_by_ttl_sends_readers_to_a_snapshot(client: Any) -> None:
     """TTL deletes in any order: a missing seq below the head makes changes_since say None."""
-    store = DynamoDBStore(client, TABLE)
+    store = DynamoDBStore(client, TABLE, log_shards=1)
     for value in "abcd":
         store.add(make("token", value))
     client.delete_item(TableName=TABLE, Key={"pk": {"S": "change"}, "sk": {"S": f"{2:020d}"}})
@@ -195,6 +200,9 @@ def test_a_change_deleted_by_ttl_sends_readers_to_a_snapshot(client: Any) -> Non
         pytest.param("dynamodb://t1x?color=blue", id="unknown-option"),
         pytest.param("dynamodb://t1x?region=not%20a%20region", id="bad-region"),
         pytest.param("dynamodb://t1x?region=us-east-1&endpoint_url=nope", id="bad-endpoint"),
+        pytest.param("dynamodb://t1x?region=us-east-1&log_shards=0", id="no-shards"),
+        pytest.param("dynamodb://t1x?region=us-east-1&log_shards=65", id="too-many-shards"),
+        pytest.param("dynamodb://t1x?region=us-east-1&log_shards=%C2%B2", id="not-a-number"),
     ],
 )
 def test_bad_store_urls_are_configuration_errors(url: str) -> None:
@@ -205,7 +213,7 @@ def test_bad_store_urls_are_configuration_errors(url: str) -> None:
 
 def test_open_store_maps_the_scheme(client: Any) -> None:
     """open_store('dynamodb://TABLE?region=…') opens a working store on that table."""
-    store = open_store(f"dynamodb://{TABLE}?region=us-east-1")
+    store = open_store(f"dynamodb://{TABLE}?region=us-east-1&log_shards=1")
     assert isinstance(store, DynamoDBStore)
     assert store.add(make("subject", "user-1")) == 1
     store.close()

@@ -193,7 +193,9 @@ def test_the_stream_filter_passes_what_the_stream_function_reads(
     pattern = json.loads(entry["Pattern"])
     rule = new_rule("family", "f", now=1.7e9, limits=RegistryLimits(), actor="t")
     for pk, op, name in [("change", "add", "INSERT"), ("change", "lift", "INSERT"),
-                         ("rule", "add", "INSERT"), ("change", "add", "REMOVE")]:  # fmt: skip
+                         ("change#07", "add", "INSERT"), ("audit#07", "add", "INSERT"),
+                         ("rule", "add", "INSERT"), ("rule#07", "add", "INSERT"),
+                         ("change", "add", "REMOVE")]:  # fmt: skip
         record = {
             "eventName": name,
             "dynamodb": {
@@ -208,9 +210,15 @@ def test_the_stream_filter_passes_what_the_stream_function_reads(
 
 
 def matches(pattern: Any, value: Any) -> bool:
-    """An event filter pattern of exact values (lists of allowed values), as Lambda reads it."""
+    """An event filter pattern of exact values and prefixes (lists of what is allowed), as
+    Lambda reads it."""
     if isinstance(pattern, list):
-        return value in pattern
+        return any(
+            value.startswith(allowed["prefix"])
+            if isinstance(allowed, dict) and isinstance(value, str)
+            else value == allowed
+            for allowed in pattern
+        )
     return isinstance(value, dict) and all(
         key in value and matches(sub, value[key]) for key, sub in pattern.items()
     )

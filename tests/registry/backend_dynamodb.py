@@ -1,4 +1,7 @@
-"""The DynamoDB store joins the store contract on moto's in-process DynamoDB.
+"""The DynamoDB store joins the store contract on moto's in-process DynamoDB, twice: a
+table of one log shard (the whole contract) and one of sixteen, whose seqs are ids per
+reader (``stores/_dynamodb_shards.py``): the tests marked ``global_order`` are not run on it,
+``tests/aws/test_dynamodb_shards.py`` holds what it promises instead.
 
 moto is the only DynamoDB here. Each opener starts a ``mock_aws`` (moto sets
 fake credentials while it runs) without wiping moto's data, and the store's
@@ -22,8 +25,8 @@ REGION = "us-east-1"
 class MotoDynamoDBStore(DynamoDBStore):
     """A DynamoDB store that stops its moto mock when closed."""
 
-    def __init__(self, client: Any, table: str, mock: Any) -> None:
-        super().__init__(client, table, sleep=lambda _seconds: None)
+    def __init__(self, client: Any, table: str, mock: Any, log_shards: int) -> None:
+        super().__init__(client, table, sleep=lambda _seconds: None, log_shards=log_shards)
         self._mock: Any = mock
 
     def close(self) -> None:
@@ -33,7 +36,7 @@ class MotoDynamoDBStore(DynamoDBStore):
             mock.stop(remove_data=False)
 
 
-def open_moto_store(tmp_path: Path) -> DynamoDBStore:
+def open_moto_store(tmp_path: Path, log_shards: int = 1) -> DynamoDBStore:
     mock = mock_aws()
     mock.start(reset=False)
     try:
@@ -43,7 +46,14 @@ def open_moto_store(tmp_path: Path) -> DynamoDBStore:
     except BaseException:
         mock.stop(remove_data=False)
         raise
-    return MotoDynamoDBStore(client, table, mock)
+    return MotoDynamoDBStore(client, table, mock, log_shards)
 
 
-BACKENDS = [("dynamodb", open_moto_store, True)]
+def open_sharded_moto_store(tmp_path: Path) -> DynamoDBStore:
+    return open_moto_store(tmp_path, log_shards=16)
+
+
+BACKENDS = [
+    ("dynamodb", open_moto_store, True),
+    ("dynamodb-sharded", open_sharded_moto_store, True),
+]

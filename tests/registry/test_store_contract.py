@@ -48,6 +48,7 @@ def test_every_kind_round_trips_and_comes_back_in_a_snapshot(store: RuleStore) -
     assert {rule.id for rule in active} >= {rule.id for rule in rules}
 
 
+@pytest.mark.global_order
 def test_seq_grows_by_one_per_change(store: RuleStore) -> None:
     """add and lift each take the next seq; changes_since lists them in that order."""
     first, second = make("token", "j-1"), make("token", "j-2")
@@ -62,6 +63,7 @@ def test_seq_grows_by_one_per_change(store: RuleStore) -> None:
     ]
 
 
+@pytest.mark.global_order
 def test_changes_since_returns_only_later_changes_up_to_limit(store: RuleStore) -> None:
     """changes_since(n) starts after n and stops at the limit; at the head it is empty."""
     seqs = [store.add(make("session", f"s-{i}")) for i in range(5)]
@@ -77,6 +79,7 @@ def test_changes_since_a_seq_ahead_of_the_store_asks_for_a_snapshot(store: RuleS
     assert store.changes_since(seq + 5) is None
 
 
+@pytest.mark.global_order
 def test_duplicate_id_is_refused(store: RuleStore) -> None:
     """Adding a second rule with an existing id raises InvalidRule and changes nothing."""
     rule = make("token", "j-1")
@@ -103,6 +106,7 @@ def test_lift_of_an_expired_rule_returns_none(store: RuleStore) -> None:
     assert store.lift(rule.id, actor="bob", reason="", now=T0 + 10) is None
 
 
+@pytest.mark.global_order
 def test_snapshot_holds_the_active_rules_and_the_head_seq(store: RuleStore) -> None:
     """snapshot returns the current seq and rules neither lifted nor expired."""
     active = make("subject", "user-1")
@@ -118,6 +122,7 @@ def test_snapshot_holds_the_active_rules_and_the_head_seq(store: RuleStore) -> N
     assert sorted(r.id for r in rules) == sorted([active.id, forever.id])
 
 
+@pytest.mark.global_order
 @pytest.mark.parametrize(
     ("rule_filter", "expected"),
     [
@@ -149,6 +154,7 @@ def test_list_rules_filters_and_pages(
     assert [r.reason for r in listed] == expected
 
 
+@pytest.mark.global_order
 def test_audit_records_who_did_what(store: RuleStore) -> None:
     """Each add and lift leaves an audit entry with its seq, actor, action and reason."""
     rule = make("subject", "user-1", actor="alice", reason="disabled")
@@ -165,6 +171,7 @@ def test_audit_records_who_did_what(store: RuleStore) -> None:
     assert [e.seq for e in store.audit_log(limit=1)] == [seq]
 
 
+@pytest.mark.global_order
 def test_prune_deletes_only_expired_rules(store: RuleStore) -> None:
     """prune counts and deletes rules past expires_at; others (and never-expiring) stay."""
     keep = make("subject", "user-1")
@@ -178,6 +185,7 @@ def test_prune_deletes_only_expired_rules(store: RuleStore) -> None:
     assert [r.id for r in remaining] == [keep.id, forever.id, gone[2].id]
 
 
+@pytest.mark.global_order
 def test_prune_trims_old_changes_and_readers_then_need_a_snapshot(store: RuleStore) -> None:
     """After the log is trimmed, an old seq gets None while the head seq still reads fine."""
     first = store.add(make("key", "kid-1"))
@@ -220,6 +228,7 @@ def test_stores_values_never_tokens(store_backend: StoreBackend, tmp_path: Path)
     assert raw.split(".")[1].encode() not in on_disk
 
 
+@pytest.mark.global_order
 def test_reopen_keeps_rules_and_seq(store_backend: StoreBackend, tmp_path: Path) -> None:
     """A durable store closed and reopened still has its rules, log, audit and seq;
     a non-durable one (memory) says so by coming back empty."""
@@ -250,6 +259,7 @@ def test_closed_store_raises_store_error(store_backend: StoreBackend, tmp_path: 
         store.add(make("token", "j-1"))
 
 
+@pytest.mark.global_order
 def test_concurrent_adds_get_distinct_seqs(store: RuleStore) -> None:
     """Adds from several threads each get their own seq and all reach the log."""
     seqs: list[int] = []

@@ -74,7 +74,9 @@ def rule_of_record(record: Any) -> Rule | None:
     image = record.get("dynamodb", {}).get("NewImage")
     if not isinstance(image, Mapping):
         return None
-    if image.get("pk") != {"S": "change"} or image.get("op") != {"S": "add"}:
+    pk = image.get("pk", {}).get("S") if isinstance(image.get("pk"), Mapping) else None
+    # Each log shard's change items: "change", "change#01", … (stores/_dynamodb_shards.py).
+    if not _is_change_partition(pk) or image.get("op") != {"S": "add"}:
         return None
     try:
         return Rule.from_dict(json.loads(image["rule"]["S"]))
@@ -82,3 +84,9 @@ def rule_of_record(record: Any) -> Rule | None:
         reason = exc if isinstance(exc, InvalidRule) else type(exc).__name__
         log.warning("skipping an unreadable change record: %s", reason)
         return None
+
+
+def _is_change_partition(pk: object) -> bool:
+    if not isinstance(pk, str):
+        return False
+    return pk == "change" or (pk.startswith("change#") and pk[7:].isdigit() and pk[7:].isascii())

@@ -4,19 +4,26 @@ Table schema (``create_table`` below; ``deploy/aws/template.yaml`` declares the 
 
     key: pk (S, HASH) + sk (S, RANGE); TTL attribute "ttl" (N, epoch seconds)
 
-    item     pk        sk                     other attributes
-    head     "head"    "head"                 seq (N): the last seq handed out
-    rule     "rule"    the rule id            seq, kind, value, issuer?, cutoff?, expires_at?,
-                                              reason, actor, created_at, ttl (= ceil(expires_at))
-    change   "change"  seq, 20 digits         op, at, rule (S: the rule as JSON),
+    item     pk          sk                   other attributes
+    head     "head"#S    "head"               seq (N): the shard's last seq handed out
+    rule     "rule"#S    the rule id          seq (its change's id), kind, value, issuer?,
+                                              cutoff?, expires_at?, reason, actor,
+                                              created_at, ttl (= ceil(expires_at))
+    change   "change"#S  seq, 20 digits       op, at, rule (S: the rule as JSON),
                                               ttl (= at + change retention)
-    audit    "audit"   seq, 20 digits         at, actor, action, rule_id, kind, value, reason
-    setting  "setting" its name               value (N): what every process must agree on
+    audit    "audit"#S   seq, 20 digits       at, actor, action, rule_id, kind, value, reason
+    setting  "setting"   its name             value (N): what every process must agree on
     lookup   "L#" + 32 hex  "L"                   "r:" + rule id (S: the rule as JSON), one per
              (sha256 of kind, scope, value)       rule of that (kind, issuer scope, value);
                                                   ttl (N): the latest of their expiries
     count    "count#NN"  "count"                  n (N): rules added less rules removed, one
              (NN: 00..15)                         shard of the approximate rule count
+
+``#S`` is the log shard, ``#01`` to ``#63``, and nothing for shard 0: a rule's
+writes go to the shard its id hashes to, each shard with a head of its own, so
+writes spread over ``log_shards`` head items (the setting ``log_shards``, 16 for a
+new table, 1 for a table written before shards; ``_dynamodb_shards.py`` has the
+ids and the readers' cursors).
 
 The lookup items let a container fetch the rules that could match one token by
 key, with one ``BatchGetItem`` (``lookup``), instead of holding a replica of
@@ -44,11 +51,11 @@ Lambda looks up instead (``aws.registry_mode``). The price of either is up to
 ``REVOKER_SYNC_MAX_AGE`` of staleness per container, which the authorizer
 cache flush waits out.
 
-Every write is one ``TransactWriteItems``: the head moves from n to n+1 only
-if it still says n (so seqs never repeat or skip, across processes), together
-with the rule put or delete, its lookup item's update and the change and audit
-items of seq n+1. A reader
-therefore finds every seq up to the head it read; a missing one was trimmed
+Every write is one ``TransactWriteItems``: the shard's head moves from n to n+1
+only if it still says n (so a shard's seqs never repeat or skip, across
+processes), together with the rule put or delete, its lookup item's update and
+the change and audit items of seq n+1. A reader therefore finds every seq of a
+shard up to the head it read; a missing one was trimmed
 (by ``prune`` or by DynamoDB's TTL, which deletes in no particular order), and
 ``changes_since`` answers None so the replica takes a snapshot.
 
@@ -86,6 +93,15 @@ from revoker.core.registry.stores._dynamodb_keys import (
     lookup_key_of,
     lookup_pk,
 )
+from revoker.core.registry.stores._dynamodb_shards import (
+    DEFAULT_LOG_SHARDS,
+    LOG_SHARDS_SETTING,
+    MAX_LOG_SHARDS,
+    ShardCursors,
+    change_id,
+    partition,
+    shard_of,
+)
 
 __all__ = [
     "LOOKUP_READY_SETTING",
@@ -99,7 +115,6 @@ logger = logging.getLogger("revoker.registry")
 
 #: The setting recorded once every rule has its lookup item (``migrate``, a table's first write).
 LOOKUP_READY_SETTING = "lookup_items"
-_HEAD = {"pk": {"S": "head"}, "sk": {"S": "head"}}
 _READY = {"pk": {"S": "setting"}, "sk": {"S": LOOKUP_READY_SETTING}, "value": {"N": "1"}}
 # A lookup item holding a rule that never expires: a ttl DynamoDB never reaches (year 3000).
 _NEVER = 32_503_680_000
@@ -117,7 +132,7 @@ _RETRYABLE_REASONS = frozenset(
     {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 )
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
-_OPTIONS = frozenset({"region", "endpoint_url"})
+_OPTIONS = frozenset({"region", "endpoint_url", "log_shards"})
 
 
 class _ItemConditionFailed(Exception):
@@ -136,15 +151,22 @@ class DynamoDBStore:
         max_write_attempts: int = 8,
         sleep: Callable[[float], None] = time.sleep,
         owns_client: bool = False,
+        log_shards: int = DEFAULT_LOG_SHARDS,
     ) -> None:
+        if not 1 <= log_shards <= MAX_LOG_SHARDS:
+            why = f"log_shards is between 1 and {MAX_LOG_SHARDS}, not {log_shards}"
+            raise ConfigurationError(f"a DynamoDB store's {why}")
         self.table = table
+        self._shards_wanted = log_shards  # for a new table; a table keeps the count it has
+        self._cursors: ShardCursors | None = None
+        self._layout_lock = threading.Lock()
         self._client = client
         self._owns_client = owns_client
         self._retention_seconds = change_retention_seconds
         self._max_write_attempts = max(1, max_write_attempts)
         self._sleep = sleep
-        # Writes in one process take turns: fewer conflicts, and a head read is fresh.
-        self._write_lock = threading.RLock()
+        # Writes to one shard in one process take turns: fewer conflicts, a fresh head read.
+        self._shard_locks = [threading.RLock() for _ in range(MAX_LOG_SHARDS)]
         self._closed = False
         exceptions = importlib.import_module("botocore.exceptions")
         self._client_error: type[Exception] = exceptions.ClientError
@@ -158,26 +180,35 @@ class DynamoDBStore:
     # -- writes ---------------------------------------------------------------
 
     def add(self, rule: Rule) -> int:
+        shard = shard_of(rule.id, self._layout().shards)
+
         def items(seq: int) -> list[dict[str, Any]]:
-            put = {"Item": _rule_item(rule, seq), "ConditionExpression": "attribute_not_exists(sk)"}
-            log = self._log(seq, "add", rule, at=rule.created_at, actor=rule.actor, why=rule.reason)
+            stored = self._change_id(shard, seq)
+            put = {
+                "Item": _rule_item(rule, stored, shard),
+                "ConditionExpression": "attribute_not_exists(sk)",
+            }
+            log = self._log_items(
+                shard, seq, "add", rule, at=rule.created_at, actor=rule.actor, why=rule.reason
+            )
             return [self._op("Put", put), self._op("Update", _file_rule(rule)), *log]
 
         # First raise the lookup item's ttl (it only rises): were the write lost after
         # this, the item only lives longer; the other way round, TTL could delete it early.
-        with self._write_lock:
+        with self._shard_locks[shard]:
             self._raise_lookup_ttl(rule)
             try:
-                seq = self._write("add a rule", items)
+                seq = self._write("add a rule", shard, items)
             except _ItemConditionFailed:
                 raise DuplicateRule(f"a rule with id {rule.id!r} already exists") from None
             self._count(+1)
         return seq
 
     def lift(self, rule_id: str, *, actor: str, reason: str, now: float) -> Rule | None:
+        shard = shard_of(rule_id, self._layout().shards)
         for _ in range(self._max_write_attempts):
             item = self._call(
-                "read a rule", "get_item", Key=_rule_key(rule_id), ConsistentRead=True
+                "read a rule", "get_item", Key=_rule_key(rule_id, shard), ConsistentRead=True
             )
             found = item.get("Item")
             if found is None:
@@ -191,18 +222,18 @@ class DynamoDBStore:
                 seq: int, rule: Rule = rule, stored_seq: dict[str, str] = stored_seq
             ) -> list[dict[str, Any]]:
                 delete = {
-                    "Key": _rule_key(rule.id),
+                    "Key": _rule_key(rule.id, shard),
                     "ConditionExpression": "#seq = :stored",
                     "ExpressionAttributeNames": {"#seq": "seq"},
                     "ExpressionAttributeValues": {":stored": stored_seq},
                 }
-                log = self._log(seq, "lift", rule, at=now, actor=actor, why=reason)
+                log = self._log_items(shard, seq, "lift", rule, at=now, actor=actor, why=reason)
                 unfile = self._op("Update", _unfile_rule(rule, now))
                 return [self._op("Delete", delete), unfile, *log]
 
-            with self._write_lock:
+            with self._shard_locks[shard]:
                 try:
-                    self._write("lift a rule", items)
+                    self._write("lift a rule", shard, items)
                 except _ItemConditionFailed:
                     continue  # lifted (or pruned) meanwhile: read again
                 self._count(-1)
@@ -211,7 +242,8 @@ class DynamoDBStore:
 
     def prune(self, now: float) -> int:
         self._check_open()
-        stored = list(self._query("prune", "rule"))
+        shards = self._layout().shards
+        stored = self._all_rule_items("prune", shards)
         expired = [
             item
             for item in stored
@@ -223,52 +255,80 @@ class DynamoDBStore:
             self._call("prune", "update_item", **_unfile_rule(_decode_rule(item), now))
         self._delete_all("prune", [{"pk": item["pk"], "sk": item["sk"]} for item in expired])
         self._set_count("prune", len(stored) - len(expired))
-        # Trim a prefix of the log only; readers detect any gap by seq.
+        # Trim a prefix of each shard's log only; readers detect any gap by seq.
         horizon = now - self._retention_seconds
         old: list[dict[str, Any]] = []
-        for item in self._query("prune", "change"):
-            if float(item["at"]["N"]) >= horizon:
-                break
-            old.append({"pk": item["pk"], "sk": item["sk"]})
+        for shard in range(shards):
+            for item in self._query("prune", partition("change", shard)):
+                if float(item["at"]["N"]) >= horizon:
+                    break
+                old.append({"pk": item["pk"], "sk": item["sk"]})
         self._delete_all("prune", old)
         return len(expired)
 
     # -- reads ----------------------------------------------------------------
 
     def changes_since(self, seq: int, *, limit: int = 10_000) -> list[Change] | None:
-        head = self._head("read the change log")
-        if seq > head:
-            return None
-        if seq == head:
-            return []
+        cursors = self._layout()
+        cursor = cursors.cursor(seq)
+        if cursor is None:
+            return None  # not a place this reader has been: take a snapshot
+        heads = self._heads("read the change log", cursors.shards)
+        if any(at > head for at, head in zip(cursor, heads, strict=True)):
+            return None  # ahead of the store: it was replaced
         limit = max(limit, 1)
         changes: list[Change] = []
-        for item in self._query("read the change log", "change", after=seq, limit=limit):
+        reached = list(cursor)
+        for shard, (at, head) in enumerate(zip(cursor, heads, strict=True)):
+            if at == head:
+                continue
+            if len(changes) >= limit:
+                break
+            found = self._shard_changes(shard, at, head, limit - len(changes))
+            if found is None:
+                return None
+            changes += found
+            reached[shard] = at + len(found)
+        if changes:
+            cursors.remember(changes[-1].seq, tuple(reached))
+        return changes
+
+    def _shard_changes(self, shard: int, at: int, head: int, limit: int) -> list[Change] | None:
+        """Shard ``shard``'s changes after its seq ``at``, up to ``limit`` of them; None when
+        one its head vouches for is gone (the log was trimmed)."""
+        shards = self._layout().shards
+        changes: list[Change] = []
+        what = "read the change log"
+        for item in self._query(what, partition("change", shard), after=at, limit=limit):
             item_seq = int(item["sk"]["S"])
-            if item_seq != seq + len(changes) + 1:
+            if item_seq != at + len(changes) + 1:
                 if item_seq <= head:
-                    return None  # a seq the head vouches for is gone: the log was trimmed
+                    return None
                 break  # a newer write whose predecessor is not visible yet
-            changes.append(Change(seq=item_seq, op=_op_name(item), rule=_rule_from_json(item)))
-        if len(changes) < limit and seq + len(changes) < head:
+            stored = change_id(shard, item_seq, shards)
+            changes.append(Change(seq=stored, op=_op_name(item), rule=_rule_from_json(item)))
+        if len(changes) < limit and at + len(changes) < head:
             return None
         return changes
 
     def snapshot(self, now: float) -> tuple[int, list[Rule]]:
-        # The head first: a rule written after it is replayed later, which is harmless.
-        head = self._head("read a snapshot")
-        rules = sorted(self._query("read a snapshot", "rule"), key=lambda i: int(i["seq"]["N"]))
-        return head, [rule for rule in map(_decode_rule, rules) if _active(rule, now)]
+        # The heads first: a rule written after them is replayed later, which is harmless.
+        cursors = self._layout()
+        heads = self._heads("read a snapshot", cursors.shards)
+        items = self._all_rule_items("read a snapshot", cursors.shards)
+        rules = [rule for rule in map(_decode_rule, items) if _active(rule, now)]
+        return cursors.position(heads), rules
 
     def get(self, rule_id: str) -> Rule | None:
-        found = self._call("read a rule", "get_item", Key=_rule_key(rule_id), ConsistentRead=True)
+        key = _rule_key(rule_id, shard_of(rule_id, self._layout().shards))
+        found = self._call("read a rule", "get_item", Key=key, ConsistentRead=True)
         item = found.get("Item")
         return None if item is None else _decode_rule(item)
 
     def list_rules(self, rule_filter: RuleFilter, *, now: float) -> list[Rule]:
-        # Active rules are few (they prune themselves), so one partition read and a sort.
+        # Active rules are few (they prune themselves), so a read of each shard and a sort.
         f = rule_filter
-        items = sorted(self._query("list rules", "rule"), key=lambda i: int(i["seq"]["N"]))
+        items = self._all_rule_items("list rules", self._layout().shards)
         chosen = [
             rule
             for rule in map(_decode_rule, items)
@@ -280,8 +340,19 @@ class DynamoDBStore:
         return chosen[f.offset : f.offset + f.limit]
 
     def audit_log(self, *, limit: int = 100, since_seq: int = 0) -> list[AuditEntry]:
-        items = self._query("read the audit log", "audit", after=since_seq, limit=max(limit, 1))
-        return [_decode_audit(item) for item in items]
+        """Entries by id (the change's): on a table of several shards, roughly by time, and an
+        entry of a shard that fell behind may take an id below one already listed."""
+        limit = max(limit, 1)
+        shards = self._layout().shards
+        entries: list[AuditEntry] = []
+        for shard in range(shards):
+            # Ids above since_seq: seqs above (since_seq - shard) / shards.
+            after = max(0, (since_seq - shard) // shards)
+            items = self._query("read the audit log", partition("audit", shard), after=after,
+                                limit=limit)  # fmt: skip
+            entries += (_decode_audit(item, shard, shards) for item in items)
+        entries.sort(key=lambda entry: entry.seq)
+        return entries[:limit]
 
     def claim_setting(self, name: str, value: float) -> float:
         # One round trip, atomic: the first value written stays.
@@ -332,7 +403,7 @@ class DynamoDBStore:
     def migrate(self) -> str:
         """File every stored rule under its lookup item, set the count exact, and record
         that lookups can be trusted (``revoker migrate``; safe to run again)."""
-        stored = [_decode_rule(item) for item in self._query("migrate", "rule")]
+        stored = [_decode_rule(i) for i in self._all_rule_items("migrate", self._layout().shards)]
         for rule in stored:
             self._raise_lookup_ttl(rule)
             self._call("migrate", "update_item", **_file_rule(rule))
@@ -350,13 +421,21 @@ class DynamoDBStore:
     def _op(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         return {kind: {"TableName": self.table, **body}}
 
-    def _log(
-        self, seq: int, op: Literal["add", "lift"], rule: Rule, *, at: float, actor: str, why: str
+    def _log_items(
+        self,
+        shard: int,
+        seq: int,
+        op: Literal["add", "lift"],
+        rule: Rule,
+        *,
+        at: float,
+        actor: str,
+        why: str,
     ) -> list[dict[str, Any]]:
-        """The change and audit items of ``seq``."""
+        """The change and audit items of ``seq`` in ``shard``."""
         sk = {"S": f"{seq:020d}"}
         change = {
-            "pk": {"S": "change"},
+            "pk": {"S": partition("change", shard)},
             "sk": sk,
             "op": {"S": op},
             "at": _number(at),
@@ -364,7 +443,7 @@ class DynamoDBStore:
             "ttl": {"N": str(math.ceil(at + self._retention_seconds))},
         }
         audit = {
-            "pk": {"S": "audit"},
+            "pk": {"S": partition("audit", shard)},
             "sk": sk,
             "at": _number(at),
             "actor": {"S": actor},
@@ -376,25 +455,25 @@ class DynamoDBStore:
         }
         return [self._op("Put", {"Item": change}), self._op("Put", {"Item": audit})]
 
-    def _write(self, what: str, items: Callable[[int], list[dict[str, Any]]]) -> int:
-        """Run one transaction that moves the head to the next seq; that seq."""
-        with self._write_lock:
+    def _write(self, what: str, shard: int, items: Callable[[int], list[dict[str, Any]]]) -> int:
+        """Run one transaction that moves the shard's head to its next seq; the change's id."""
+        with self._shard_locks[shard]:
             for attempt in range(self._max_write_attempts):
-                head = self._head(what)
+                head = self._head(what, shard)
                 seq = head + 1
                 condition = "attribute_not_exists(#seq)" if head == 0 else "#seq = :head"
                 values = {":next": {"N": str(seq)}}
                 if head:
                     values[":head"] = {"N": str(head)}
                 move = {
-                    "Key": _HEAD,
+                    "Key": _head_key(shard),
                     "UpdateExpression": "SET #seq = :next",
                     "ConditionExpression": condition,
                     "ExpressionAttributeNames": {"#seq": "seq"},
                     "ExpressionAttributeValues": values,
                 }
                 transaction = [self._op("Update", move), *items(seq)]
-                if head == 0:  # the table's first write: no rule lacks its lookup item
+                if head == 0:  # a shard's first write: no rule of this table lacks its lookup item
                     transaction.append(self._op("Put", {"Item": _READY}))
                 try:
                     self._client.transact_write_items(TransactItems=transaction)
@@ -404,8 +483,49 @@ class DynamoDBStore:
                     continue
                 except self._boto_error as exc:
                     raise _store_error(what, exc) from exc
-                return seq
+                return self._change_id(shard, seq)
         raise StoreError(f"the DynamoDB store could not {what}: still throttled after retries")
+
+    def _change_id(self, shard: int, seq: int) -> int:
+        return change_id(shard, seq, self._layout().shards)
+
+    def _layout(self) -> ShardCursors:
+        """The table's shards (and this reader's cursors); read once, and recorded for a new
+        table: the count asked for, or one for a table written before shards existed."""
+        cursors = self._cursors
+        if cursors is None:
+            with self._layout_lock:
+                if self._cursors is None:
+                    self._cursors = ShardCursors(self._read_layout())
+                cursors = self._cursors
+        return cursors
+
+    def _read_layout(self) -> int:
+        setting = {"pk": {"S": "setting"}, "sk": {"S": LOG_SHARDS_SETTING}}
+        request = {"Keys": [setting, _head_key(0)], "ConsistentRead": True}
+        recorded: float | None = None
+        written = False
+        for item in self._batch_get("read the table's layout", request):
+            if item.get("pk") == setting["pk"]:
+                recorded = float(item.get("value", {}).get("N", "nan"))
+            else:
+                written = "seq" in item
+        if recorded is None:
+            recorded = self.claim_setting(LOG_SHARDS_SETTING, 1 if written else self._shards_wanted)
+        if not (recorded.is_integer() and 1 <= recorded <= MAX_LOG_SHARDS):
+            raise StoreError(f"the DynamoDB table records {LOG_SHARDS_SETTING}={recorded!r}")
+        return int(recorded)
+
+    def _all_rule_items(self, what: str, shards: int) -> list[dict[str, Any]]:
+        """Every rule item, oldest first (by seq on one shard, by creation time on several)."""
+        items = [
+            item for shard in range(shards) for item in self._query(what, partition("rule", shard))
+        ]
+        if shards == 1:
+            return sorted(items, key=lambda item: int(item["seq"]["N"]))
+        return sorted(
+            items, key=lambda item: (float(item["created_at"]["N"]), int(item["seq"]["N"]))
+        )
 
     def _retry_write(self, exc: Exception, attempt: int) -> bool:
         """Whether to try again (after a backoff); raises ``_ItemConditionFailed``."""
@@ -477,10 +597,22 @@ class DynamoDBStore:
             self._sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))  # noqa: S311 - jitter
         raise StoreError(f"the DynamoDB store could not {what}: keys left unprocessed")
 
-    def _head(self, what: str) -> int:
-        found = self._call(what, "get_item", Key=_HEAD, ConsistentRead=True)
+    def _head(self, what: str, shard: int) -> int:
+        found = self._call(what, "get_item", Key=_head_key(shard), ConsistentRead=True)
         item = found.get("Item")
         return int(item["seq"]["N"]) if item and "seq" in item else 0
+
+    def _heads(self, what: str, shards: int) -> list[int]:
+        """Every shard's head seq: one strongly consistent read, whatever the shard count."""
+        if shards == 1:
+            return [self._head(what, 0)]
+        keys = [_head_key(shard) for shard in range(shards)]
+        found = {
+            item["pk"]["S"]: int(item["seq"]["N"])
+            for item in self._batch_get(what, {"Keys": keys, "ConsistentRead": True})
+            if "seq" in item
+        }
+        return [found.get(partition("head", shard), 0) for shard in range(shards)]
 
     def _query(
         self, what: str, pk: str, *, after: int | None = None, limit: int | None = None
@@ -546,8 +678,13 @@ def _number(value: float) -> dict[str, str]:
     return {"N": repr(float(value))}  # repr round-trips a float exactly
 
 
-def _rule_key(rule_id: str) -> dict[str, Any]:
-    return {"pk": {"S": "rule"}, "sk": {"S": rule_id}}
+def _rule_key(rule_id: str, shard: int) -> dict[str, Any]:
+    return {"pk": {"S": partition("rule", shard)}, "sk": {"S": rule_id}}
+
+
+def _head_key(shard: int) -> dict[str, Any]:
+    name = {"S": partition("head", shard)}
+    return {"pk": name, "sk": {"S": "head"}}
 
 
 def _lookup_item_key(key: LookupKey) -> dict[str, Any]:
@@ -589,9 +726,9 @@ def _filed_rules(item: dict[str, Any]) -> list[Rule]:
     return rules
 
 
-def _rule_item(rule: Rule, seq: int) -> dict[str, Any]:
+def _rule_item(rule: Rule, seq: int, shard: int) -> dict[str, Any]:
     item: dict[str, Any] = {
-        **_rule_key(rule.id),
+        **_rule_key(rule.id, shard),
         "seq": {"N": str(seq)},
         "kind": {"S": str(rule.kind)},
         "value": {"S": rule.value},
@@ -640,11 +777,11 @@ def _op_name(item: dict[str, Any]) -> Literal["add", "lift"]:
     return "lift" if item.get("op", {}).get("S") == "lift" else "add"
 
 
-def _decode_audit(item: dict[str, Any]) -> AuditEntry:
+def _decode_audit(item: dict[str, Any], shard: int, shards: int) -> AuditEntry:
     try:
         action: Literal["revoke", "lift"] = "lift" if item["action"]["S"] == "lift" else "revoke"
         return AuditEntry(
-            seq=int(item["sk"]["S"]),
+            seq=change_id(shard, int(item["sk"]["S"]), shards),
             at=float(item["at"]["N"]),
             actor=item["actor"]["S"],
             action=action,
@@ -699,7 +836,8 @@ def create_table(client: Any, table: str) -> None:
 
 
 def open_dynamodb_store(url: str) -> DynamoDBStore:
-    """``dynamodb://TABLE?region=REGION&endpoint_url=URL`` (both options optional)."""
+    """``dynamodb://TABLE?region=REGION&endpoint_url=URL&log_shards=N`` (options optional;
+    ``log_shards`` only counts for a table not yet used, see ``_dynamodb_shards``)."""
     rest = url.partition("://")[2]
     table, _, query = rest.partition("?")
     if not _TABLE_NAME.fullmatch(table):
@@ -708,6 +846,10 @@ def open_dynamodb_store(url: str) -> DynamoDBStore:
     unknown = sorted(set(options) - _OPTIONS)
     if unknown:
         raise ConfigurationError(f"unknown DynamoDB store option {unknown[0][:32]!r}")
+    shards = options.get("log_shards") or str(DEFAULT_LOG_SHARDS)
+    if not (shards.isascii() and shards.isdigit()) or not 1 <= int(shards) <= MAX_LOG_SHARDS:
+        why = f"log_shards is a number of shards from 1 to {MAX_LOG_SHARDS}"
+        raise ConfigurationError(f"a DynamoDB store URL's {why}, not {shards[:16]!r}")
     botocore_error = importlib.import_module("botocore.exceptions").BotoCoreError
     try:
         client = dynamodb_client(
@@ -715,4 +857,4 @@ def open_dynamodb_store(url: str) -> DynamoDBStore:
         )
     except (ValueError, botocore_error) as exc:  # no or a bad region, a bad endpoint URL
         raise ConfigurationError(f"cannot open the DynamoDB store: {exc}") from None
-    return DynamoDBStore(client, table, owns_client=True)
+    return DynamoDBStore(client, table, owns_client=True, log_shards=int(shards))
