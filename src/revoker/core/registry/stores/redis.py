@@ -92,7 +92,7 @@ _PAGE = 10_000
 _BULK = 1_000  # rules per ADD_MANY script: each blocks Redis for a few milliseconds
 _DEFAULT_CAP = 100_000
 _UNSEEN = object()  # no epoch read yet
-_MAX_INDEX_PARTS = 1024  # 32 GB of saved index: more is a malformed pointer
+_MAX_INDEX_PARTS = 8192  # 32 GB of saved index: more is a malformed pointer
 _SAVE_LOCK_MS = 300_000  # one saver at a time (two would both write 60 B a rule)
 _OWN_OPTIONS = ("prefix", "max_changes", "max_audit", "wait_replicas", "wait_aof", "cluster")
 
