@@ -289,8 +289,12 @@ class DynamoDBStore:
                 return None
             changes += found
             reached[shard] = at + len(found)
-        if changes:
-            cursors.remember(changes[-1].seq, tuple(reached))
+        if not changes:
+            return changes
+        # By id: each shard's stay in order, and the page ends on its highest id, so the seq a
+        # replica shows grows as it reads (but for a shard that fell behind).
+        changes.sort(key=lambda change: change.seq)
+        cursors.remember(changes[-1].seq, tuple(reached))
         return changes
 
     def _shard_changes(self, shard: int, at: int, head: int, limit: int) -> list[Change] | None:
