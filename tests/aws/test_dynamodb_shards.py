@@ -20,12 +20,18 @@ from unittest import mock
 import pytest
 from moto import mock_aws
 
+from moto_support import OneCallAtATime
 from revoker.aws.stream_handler import rule_of_record
 from revoker.core.clock import FrozenClock
 from revoker.core.registry import Registry, RegistryLimits
-from revoker.core.registry.rules import Rule, new_rule
+from revoker.core.registry.rules import DuplicateRule, Rule, new_rule
 from revoker.core.registry.store import Change
-from revoker.core.registry.stores.dynamodb import DynamoDBStore, create_table, dynamodb_client
+from revoker.core.registry.stores.dynamodb import (
+    DynamoDBReader,
+    DynamoDBStore,
+    create_table,
+    dynamodb_client,
+)
 
 T0 = 1_700_000_000.0
 ISS = "https://issuer.example"
@@ -60,7 +66,9 @@ def heads(client: Any, table: str) -> dict[str, int]:
     return {i["pk"]["S"]: int(i["seq"]["N"]) for i in items if i["sk"]["S"] == "head"}
 
 
-def follow(store: DynamoDBStore, *, page: int, since: int = 0) -> tuple[int, list[Change]]:
+def follow(
+    store: DynamoDBStore | DynamoDBReader, *, page: int, since: int = 0
+) -> tuple[int, list[Change]]:
     """Read the log from ``since`` in pages of ``page`` as a replica does; where it ended."""
     seen: list[Change] = []
     while True:
@@ -197,6 +205,99 @@ def test_a_shard_missing_a_change_sends_readers_to_a_snapshot(client: Any) -> No
     assert store.changes_since(0) is None
 
 
+def ids_in(shard: int, count: int, *, start: int = 0) -> list[str]:
+    """``count`` rule ids whose writes go to ``shard`` of sixteen."""
+    found = (f"rule-{n}" for n in range(start, start + 10_000))
+    return [i for i in found if zlib.crc32(i.encode()) % 16 == shard][:count]
+
+
+def add_in(store: DynamoDBStore, shard: int, count: int, *, start: int = 0) -> list[Rule]:
+    rules = [make("token", i, rule_id=i) for i in ids_in(shard, count, start=start)]
+    for rule in rules:
+        store.add(rule)
+    return rules
+
+
+def test_two_readers_of_one_store_each_miss_nothing(client: Any) -> None:
+    """Each replica reads through a reader of its own: one's snapshot landing on the id
+    another reader sits at does not move that reader past a change it has not seen."""
+    store = store_on(client, new_table(client))
+    add_in(store, 5, 3)  # shard 5 at seq 3: id 53
+    add_in(store, 3, 1)  # shard 3 at seq 1: id 19
+    first, second = store.reader(), store.reader()
+    end, seen = follow(first, page=100)
+    assert (end, len(seen)) == (53, 4)
+    [late] = add_in(store, 3, 1, start=5000)  # shard 3 at seq 2: id 35, below where it sits
+    assert second.snapshot(T0)[0] == 53  # the other reader's position is the same id
+    later = first.changes_since(end)
+    assert later is not None
+    assert [c.rule.id for c in later] == [late.id]
+
+
+@pytest.mark.parametrize("own_reader", [True, False], ids=["a-reader", "the-store"])
+def test_a_cursor_that_met_a_gap_is_forgotten_so_the_next_snapshot_stands(
+    client: Any, own_reader: bool
+) -> None:
+    """A change gone from a shard below the reader's id (TTL trimmed it while the reader was
+    away) sends it to a snapshot once; the snapshot's cursor then holds, not the stale one
+    (the store's own cursors, shared, would otherwise keep the lower: a snapshot each sync)."""
+    table = new_table(client)
+    store = store_on(client, table)
+    add_in(store, 5, 3)
+    add_in(store, 3, 1)
+    reader = store.reader() if own_reader else store
+    end, _ = follow(reader, page=100)
+    add_in(store, 3, 1, start=5000)
+    gone = {"pk": {"S": "change#03"}, "sk": {"S": f"{2:020d}"}}
+    client.delete_item(TableName=table, Key=gone)
+    assert reader.changes_since(end) is None
+    seq, rules = reader.snapshot(T0)
+    assert (seq, len(rules)) == (end, 5)
+    assert reader.changes_since(seq) == []
+
+
+def test_a_store_behind_the_reader_asks_for_a_snapshot(client: Any) -> None:
+    """Heads lower than the reader's cursor (the table was emptied and written again) answer
+    None, so the replica reloads rather than waits for seqs it has already passed."""
+    table = new_table(client)
+    store = store_on(client, table)
+    add_in(store, 2, 3)
+    reader = store.reader()
+    end, _ = follow(reader, page=100)
+    client.delete_item(TableName=table, Key={"pk": {"S": "head#02"}, "sk": {"S": "head"}})
+    assert reader.changes_since(end) is None
+
+
+def test_a_duplicate_id_is_refused_and_logs_nothing(client: Any) -> None:
+    """The rule put is conditional in its shard's transaction: a second add of one id
+    raises DuplicateRule and moves no head."""
+    store = store_on(client, new_table(client))
+    rule = make("token", "j", rule_id="rule-dup")
+    store.add(rule)
+    with pytest.raises(DuplicateRule):
+        store.add(rule)
+    changes = store.changes_since(0)
+    assert changes is not None
+    assert [c.rule.id for c in changes] == [rule.id]
+
+
+def test_prune_deletes_expired_rules_and_trims_every_shards_log(client: Any) -> None:
+    """prune finds expired rules in every shard; past the change retention every shard's log
+    is trimmed, so an old position asks for a snapshot, which holds what is active."""
+    store = store_on(client, new_table(client))
+    expiring = [make("token", f"e-{n}", expires_at=T0 + 10) for n in range(12)]
+    kept = [make("subject", f"u-{n}") for n in range(4)]
+    for rule in (*expiring, *kept):
+        store.add(rule)
+    assert len({zlib.crc32(r.id.encode()) % 16 for r in expiring}) > 1
+    later = T0 + 2 * 3600  # past the tokens and the hour of change retention, not the subjects
+    assert store.prune(later) == 12
+    assert store.changes_since(0) is None
+    seq, rules = store.snapshot(later)
+    assert {r.id for r in rules} == {r.id for r in kept}
+    assert store.changes_since(seq) == []
+
+
 def test_audit_pages_list_every_entry_once(client: Any) -> None:
     """Paging the audit by the last entry's seq lists each of 24 entries once, by id."""
     table = new_table(client)
@@ -216,32 +317,11 @@ def test_audit_pages_list_every_entry_once(client: Any) -> None:
     assert Counter(e.action for e in listed) == {"revoke": 20, "lift": 4}
 
 
-class OneCallAtATime:
-    """A client whose calls take turns. moto's backend is not thread-safe (a transaction's
-    condition checks race its writes; DynamoDB's do not): each call holds one lock, as if
-    the service took requests one by one. A store's head read and its transaction are
-    still two calls, which other writers come between."""
-
-    def __init__(self, inner: Any, lock: threading.Lock) -> None:
-        self._inner, self._lock = inner, lock
-
-    def __getattr__(self, name: str) -> Any:
-        found = getattr(self._inner, name)
-        if not callable(found):
-            return found
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return found(*args, **kwargs)
-
-        return call
-
-
 def test_writers_in_many_processes_lose_nothing(client: Any) -> None:
     """Eight stores (eight processes' worth of locks) adding at once: every add is in the
     log, with its own id."""
     table = new_table(client)
-    serial = OneCallAtATime(client, threading.Lock())
+    serial = OneCallAtATime(client)
     stores = [store_on(serial, table) for _ in range(8)]
     ids: list[int] = []
     lock = threading.Lock()
@@ -273,7 +353,8 @@ def test_a_replica_on_sixteen_shards_decides_as_on_one(client: Any, seed: int) -
     writers = {n: store_on(client, t, shards=n) for n, t in tables.items()}
     reading = {n: store_on(client, t, shards=n) for n, t in tables.items()}
     snapshots = {
-        n: mock.patch.object(r, "snapshot", wraps=r.snapshot).start() for n, r in reading.items()
+        n: mock.patch.object(r, "snapshot_for", wraps=r.snapshot_for).start()
+        for n, r in reading.items()
     }
     readers = {n: Registry(store, clock=clock) for n, store in reading.items()}
     values = [f"user-{n}" for n in range(12)]

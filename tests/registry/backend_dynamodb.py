@@ -17,6 +17,7 @@ from typing import Any
 
 from moto import mock_aws
 
+from moto_support import OneCallAtATime
 from revoker.core.registry.stores.dynamodb import DynamoDBStore, create_table, dynamodb_client
 
 REGION = "us-east-1"
@@ -26,7 +27,9 @@ class MotoDynamoDBStore(DynamoDBStore):
     """A DynamoDB store that stops its moto mock when closed."""
 
     def __init__(self, client: Any, table: str, mock: Any, log_shards: int) -> None:
-        super().__init__(client, table, sleep=lambda _seconds: None, log_shards=log_shards)
+        # Calls take turns: the contract's threads test the store, not moto's thread safety.
+        serial = OneCallAtATime(client)
+        super().__init__(serial, table, sleep=lambda _seconds: None, log_shards=log_shards)
         self._mock: Any = mock
 
     def close(self) -> None:

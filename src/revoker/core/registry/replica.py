@@ -168,6 +168,10 @@ class Replica:
         uses it to agree on the token lifetime with the store before it serves any rule).
         ``index_snapshot_seconds`` > 0 saves the compact index that often (module docstring)."""
         self._store = store
+        # A store whose seqs are per reader (sharded DynamoDB) gives each replica a reader of
+        # its own; others are their own reader.
+        reader = getattr(type(store), "reader", None)  # the class's: a stand-in's is no reader
+        self._log: Any = reader(store) if callable(reader) else store
         self._before_sync = before_sync
         self._clock = clock
         self._max_staleness_seconds = max_staleness_seconds
@@ -254,7 +258,7 @@ class Replica:
         it no longer reaches back, or is longer)."""
         applied: list[Change] = []
         for _ in range(batches):
-            changes = self._store.changes_since(self._seq, limit=_BATCH)
+            changes = self._log.changes_since(self._seq, limit=_BATCH)
             if changes is None:
                 return self._reload(now)
             self._apply(changes, now, timed)
@@ -501,7 +505,7 @@ class Replica:
         """The store's change at ``seq`` as (op, rule id); None when the log has it no more
         or cannot be read now (a saved index is then written without it)."""
         try:
-            changes = self._store.changes_since(seq - 1, limit=1)
+            changes = self._log.changes_since(seq - 1, limit=1)
         except StoreError:
             return None
         if not changes or changes[0].seq != seq:
@@ -582,7 +586,7 @@ class Replica:
                     seq, rows = snapshot_rows(now)
                     listed = list(rows)
                 else:
-                    seq, rules = self._store.snapshot(now)
+                    seq, rules = self._log.snapshot(now)
                     listed = [row_of(rule) for rule in rules]
                 if len(listed) < self._compact_above:
                     fresh = DictIndex.from_rows(listed, now)

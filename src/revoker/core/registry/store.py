@@ -34,6 +34,13 @@ Optional, not part of the protocol (callers look them up with ``getattr``):
   gets the old one whole, the new one whole, or None; never a mix (SQLite,
   PostgreSQL, Redis and memory have them).
 
+- ``reader()``: a reader of the change log of its own (``changes_since`` and
+  ``snapshot``), for a store whose seqs mean something only to the reader that was
+  given them (sharded DynamoDB, ``stores/_dynamodb_shards.py``): a replica reads
+  through one. There, seqs are not one order of every write: the contract tests
+  marked ``global_order`` do not apply, ``tests/aws/test_dynamodb_shards.py`` says
+  what does.
+
 Backends are found by URL scheme in ``_BACKENDS`` and imported only when asked
 for, so the core never loads a driver it does not use.
 """

@@ -16,10 +16,18 @@ a reader is is a cursor of ``S`` seqs, not one number. The store protocol hands 
 reader one ``int``, so ``ShardCursors`` remembers the cursor reached at each id
 it hands out (the last change of a page, a snapshot's position) and finds it
 again when the reader passes that id back. An id it does not know (another
-process's, or forgotten) answers "take a snapshot", which is always safe. Two
-readers of one store reaching the same id at different cursors keep the lower
-of each shard's seqs: the one further ahead replays a few changes of a shard
-in their order, which leaves the same rules.
+reader's, or forgotten) answers "take a snapshot", which is always safe, and so
+does one whose cursor led to a gap in the log (it is forgotten then: the next
+snapshot's cursor stands, not the stale one).
+
+Each replica reads through a ``DynamoDBStore.reader()`` of its own, whose cursors
+only it writes: the latest record of an id is where that reader is. Callers of
+the store's own ``changes_since`` share one set of cursors, so two of them
+reaching the same id at different cursors keep the lower of each shard's seqs
+(the one further ahead replays a few changes of a shard in their order, which
+leaves the same rules); an id forgotten there and reached again by another of
+them could carry the other's cursor, so a caller that follows the log for long
+takes a reader of its own.
 """
 
 from __future__ import annotations
@@ -64,10 +72,12 @@ def change_id(shard: int, seq: int, shards: int) -> int:
 
 
 class ShardCursors:
-    """The cursor (one seq per shard) a reader reached at each id handed to it."""
+    """The cursor (one seq per shard) a reader reached at each id handed to it; ``shared``
+    by several readers, two records of one id keep the lower seq of each shard."""
 
-    def __init__(self, shards: int) -> None:
+    def __init__(self, shards: int, *, shared: bool = False) -> None:
         self.shards = shards
+        self._shared = shared
         self._known: OrderedDict[int, tuple[int, ...]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -90,12 +100,17 @@ class ShardCursors:
             return  # derived, not remembered
         with self._lock:
             known = self._known.get(seq)
-            if known is not None:
+            if known is not None and self._shared:
                 cursor = tuple(map(min, known, cursor))
             self._known[seq] = cursor
             self._known.move_to_end(seq)
             while len(self._known) > _KEEP_CURSORS:
                 self._known.popitem(last=False)
+
+    def forget(self, seq: int) -> None:
+        """Forget where ``seq`` led: its cursor met a gap, or a store behind it."""
+        with self._lock:
+            self._known.pop(seq, None)
 
     def position(self, heads: list[int]) -> int:
         """The id a snapshot taken at ``heads`` answers (remembered): 0 for an empty log."""

@@ -105,6 +105,7 @@ from revoker.core.registry.stores._dynamodb_shards import (
 
 __all__ = [
     "LOOKUP_READY_SETTING",
+    "DynamoDBReader",
     "DynamoDBStore",
     "create_table",
     "dynamodb_client",
@@ -269,12 +270,28 @@ class DynamoDBStore:
     # -- reads ----------------------------------------------------------------
 
     def changes_since(self, seq: int, *, limit: int = 10_000) -> list[Change] | None:
-        cursors = self._layout()
+        return self.changes_for(self._layout(), seq, limit=limit)
+
+    def reader(self) -> DynamoDBReader:
+        """A reader of the change log with cursors of its own (``_dynamodb_shards``): what a
+        replica follows the log through."""
+        return DynamoDBReader(self)
+
+    @property
+    def log_shards(self) -> int:
+        """The table's shard count (read once, recorded for a new table)."""
+        return self._layout().shards
+
+    def changes_for(
+        self, cursors: ShardCursors, seq: int, *, limit: int = 10_000
+    ) -> list[Change] | None:
+        """``changes_since`` for the reader whose cursors these are."""
         cursor = cursors.cursor(seq)
         if cursor is None:
             return None  # not a place this reader has been: take a snapshot
         heads = self._heads("read the change log", cursors.shards)
         if any(at > head for at, head in zip(cursor, heads, strict=True)):
+            cursors.forget(seq)
             return None  # ahead of the store: it was replaced
         limit = max(limit, 1)
         changes: list[Change] = []
@@ -286,6 +303,7 @@ class DynamoDBStore:
                 break
             found = self._shard_changes(shard, at, head, limit - len(changes))
             if found is None:
+                cursors.forget(seq)  # the snapshot this leads to gives the cursor that stands
                 return None
             changes += found
             reached[shard] = at + len(found)
@@ -316,8 +334,11 @@ class DynamoDBStore:
         return changes
 
     def snapshot(self, now: float) -> tuple[int, list[Rule]]:
+        return self.snapshot_for(self._layout(), now)
+
+    def snapshot_for(self, cursors: ShardCursors, now: float) -> tuple[int, list[Rule]]:
+        """``snapshot`` for the reader whose cursors these are."""
         # The heads first: a rule written after them is replayed later, which is harmless.
-        cursors = self._layout()
         heads = self._heads("read a snapshot", cursors.shards)
         items = self._all_rule_items("read a snapshot", cursors.shards)
         rules = [rule for rule in map(_decode_rule, items) if _active(rule, now)]
@@ -500,7 +521,7 @@ class DynamoDBStore:
         if cursors is None:
             with self._layout_lock:
                 if self._cursors is None:
-                    self._cursors = ShardCursors(self._read_layout())
+                    self._cursors = ShardCursors(self._read_layout(), shared=True)
                 cursors = self._cursors
         return cursors
 
@@ -671,6 +692,26 @@ class DynamoDBStore:
     def _check_open(self) -> None:
         if self._closed:
             raise StoreError(f"the DynamoDB store {self.table} is closed")
+
+
+class DynamoDBReader:
+    """One reader of a store's change log, with cursors of its own: ``changes_since`` and
+    ``snapshot`` as the store's, for the seqs this reader was given."""
+
+    def __init__(self, store: DynamoDBStore) -> None:
+        self._store = store
+        self._cursors: ShardCursors | None = None
+
+    def _own(self) -> ShardCursors:
+        if self._cursors is None:  # on first use: opening a reader makes no call
+            self._cursors = ShardCursors(self._store.log_shards)
+        return self._cursors
+
+    def changes_since(self, seq: int, *, limit: int = 10_000) -> list[Change] | None:
+        return self._store.changes_for(self._own(), seq, limit=limit)
+
+    def snapshot(self, now: float) -> tuple[int, list[Rule]]:
+        return self._store.snapshot_for(self._own(), now)
 
 
 def _store_error(what: str, exc: Exception) -> StoreError:
