@@ -20,7 +20,8 @@ Targets on loopback: p99 <= 5 ms idle for Redis and PostgreSQL, <= 50 ms under
 full load (issue 7); SQLite is bounded by its poll interval (50 ms here).
 
 Run: ``python benchmarks/propagation.py`` (about 80 s; ``--mode idle`` or
-``--mode under-load`` for one half; ``--revocations``, ``--instances``,
+``--mode under-load`` for one half, with ``--store-first`` to run the servers
+and wrk at nice 10; ``--revocations``, ``--instances``,
 ``--seconds``). Servers: REVOKER_BENCH_REDIS_URL and
 REVOKER_BENCH_POSTGRES_URL (default 127.0.0.1); a store whose server is down
 is skipped with a line saying so. Writes ``benchmarks/results/propagation.json``
@@ -262,6 +263,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="under load: in all")
     parser.add_argument("--seconds", type=float, default=20.0, help="under load: per store")
     parser.add_argument("--rounds", type=int, default=3, help="busy-loop: rounds per variant")
+    parser.add_argument(
+        "--store-first",
+        action="store_true",
+        help="under load: the servers and wrk at nice 10, so the store's processes (not"
+        " started here) get the cores first, as a store on machines of its own would",
+    )
     args = parser.parse_args()
     if args.mode == "busy-loop":
         main_busy_loop(args)
@@ -382,6 +389,7 @@ def main_under_load(args: argparse.Namespace) -> None:
                 revocations=args.revocations,
                 connections=args.connections,
                 budget_seconds=args.seconds,
+                niceness=10 if args.store_first else 0,
             )
             results[store.name] = summary(loaded)
         finally:
@@ -393,6 +401,7 @@ def main_under_load(args: argparse.Namespace) -> None:
         "measure": "revoke start (admin API of instance 1) -> first 401 from all 3 instances"
         " (ms), each instance's /auth under wrk",
         "load": f"one wrk -t1 -c{max(1, args.connections // 3)} per instance",
+        "servers_and_wrk_niceness": 10 if args.store_first else 0,
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "stores": results,

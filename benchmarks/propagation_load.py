@@ -184,9 +184,17 @@ def revoke_through(port: int, jti: str) -> None:
 
 
 def measure_under_load(
-    store_url: str, *, revocations: int, connections: int, budget_seconds: float
+    store_url: str,
+    *,
+    revocations: int,
+    connections: int,
+    budget_seconds: float,
+    niceness: int = 0,
 ) -> Loaded:
-    """Three instances on ``store_url``, each under wrk; revoke and probe (see the docstring)."""
+    """Three instances on ``store_url``, each under wrk; revoke and probe (see the docstring).
+    ``niceness`` above 0 runs the servers and wrk under ``nice``: the store's processes then
+    get the cores first, as a store on machines of its own would."""
+    nice = ["nice", "-n", str(niceness)] if niceness else []
     clock = FrozenClock(time.time())
     factory = TokenFactory(clock=clock, lifetime_seconds=3600)
     load_tokens = [factory.access_token(sub=f"user-{n}") for n in range(1000)]
@@ -208,7 +216,7 @@ def measure_under_load(
         logs = [Path(tmp) / f"propagation-{n}.txt" for n in range(INSTANCES)]
         servers = [
             subprocess.Popen(
-                [sys.executable, "-c", SERVE, str(log), *serve, "--port", str(port)],
+                [*nice, sys.executable, "-c", SERVE, str(log), *serve, "--port", str(port)],
                 stdout=subprocess.DEVNULL,
             )
             for port, log in zip(ports, logs, strict=True)
@@ -226,6 +234,7 @@ def measure_under_load(
             loads = [
                 subprocess.Popen(
                     [
+                        *nice,
                         "wrk",
                         "-t1",
                         f"-c{per_instance}",
