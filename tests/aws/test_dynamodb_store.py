@@ -135,6 +135,24 @@ def test_a_writer_that_lost_the_race_for_the_head_tries_again(client: Any) -> No
     assert [c.rule.value for c in changes] == ["theirs", "ours"]
 
 
+def test_each_attempt_carries_its_own_idempotency_token(client: Any) -> None:
+    """A transaction whose answer was lost is sent again by botocore with the same
+    ClientRequestToken, which DynamoDB applies once; a retry of ours after a lost head race
+    is a new transaction with a token of its own."""
+    tokens: list[str] = []
+    other = DynamoDBStore(client, TABLE, log_shards=1)
+    racing = FlakyClient(client, [], before_write=lambda: other.add(make("token", "theirs")))
+    client.meta.events.register(
+        "provide-client-params.dynamodb.TransactWriteItems",
+        lambda params, **_: tokens.append(params["ClientRequestToken"]),
+    )
+    DynamoDBStore(racing, TABLE, sleep=Sleeps(), log_shards=1).add(make("token", "ours"))
+    ours = tokens[1:]  # the first is the other store's own write
+    assert len(ours) == 2
+    assert len(set(ours)) == 2
+    assert all(len(token) == 32 for token in ours)
+
+
 @pytest.mark.parametrize(
     "code",
     [

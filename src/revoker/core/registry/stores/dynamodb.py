@@ -74,6 +74,7 @@ import random
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
@@ -502,7 +503,13 @@ class DynamoDBStore:
                 if head == 0:  # a shard's first write: no rule of this table lacks its lookup item
                     transaction.append(self._op("Put", {"Item": _READY}))
                 try:
-                    self._client.transact_write_items(TransactItems=transaction)
+                    # A token per attempt: botocore's own retry of an attempt whose answer was
+                    # lost sends the same token, and DynamoDB does not apply it twice (which
+                    # would read as a duplicate rule, or a lift of nothing, for a write that
+                    # took); our next attempt is another transaction, with another token.
+                    self._client.transact_write_items(
+                        TransactItems=transaction, ClientRequestToken=uuid.uuid4().hex
+                    )
                 except self._client_error as exc:
                     if not self._retry_write(exc, attempt):
                         raise _store_error(what, exc) from exc
