@@ -141,6 +141,15 @@ def test_the_authorizers_may_only_read_the_rules(template: dict[str, Any], funct
     ]
 
 
+@pytest.mark.parametrize("function", ["RevokeFunction", "SignOutEventsFunction"])
+def test_the_rule_writers_may_read_the_tables_layout(
+    template: dict[str, Any], function: str
+) -> None:
+    """Every process reads the table's log shards and heads with one BatchGetItem before it
+    writes (stores/_dynamodb_shards.py): the writers need it, as the authorizers do."""
+    assert "dynamodb:BatchGetItem" in actions_on(template, function, "RulesTable")
+
+
 def test_the_connection_writers_get_exactly_what_they_call(template: dict[str, Any]) -> None:
     """The $connect authorizer records (PutItem via a transaction) and forgets (GetItem,
     BatchWriteItem); the routes forget; the stream function reads and scans."""
