@@ -145,8 +145,8 @@ def test_the_authorizers_may_only_read_the_rules(template: dict[str, Any], funct
 def test_the_rule_writers_may_read_the_tables_layout(
     template: dict[str, Any], function: str
 ) -> None:
-    """Every process reads the table's log shards and heads with one BatchGetItem before it
-    writes (stores/_dynamodb_shards.py): the writers need it, as the authorizers do."""
+    """Every process reads the table's layout (its log shards) with one BatchGetItem before
+    its first write (stores/_dynamodb_shards.py): the writers need it, as the authorizers do."""
     assert "dynamodb:BatchGetItem" in actions_on(template, function, "RulesTable")
 
 
