@@ -552,17 +552,15 @@ class DynamoDBStore:
     def _all_rule_items(self, what: str, shards: int) -> list[dict[str, Any]]:
         """Every rule item, oldest first (by seq on one shard, by creation time on several)."""
         if shards == 1:
-            items = list(self._query(what, partition("rule", 0)))
-        else:
-            # A Query per shard, eight at a time: a cold replica waits for one round trip
-            # of its slowest shard, not for sixteen in a row (boto3 clients are thread-safe).
-            def read(shard: int) -> list[dict[str, Any]]:
-                return list(self._query(what, partition("rule", shard)))
+            return sorted(self._query(what, "rule"), key=lambda item: int(item["seq"]["N"]))
 
-            with ThreadPoolExecutor(min(8, shards), thread_name_prefix="revoker-dynamodb") as pool:
-                items = [item for found in pool.map(read, range(shards)) for item in found]
-        if shards == 1:
-            return sorted(items, key=lambda item: int(item["seq"]["N"]))
+        # A Query per shard, eight at a time: a cold replica waits for one round trip of its
+        # slowest shard, not for sixteen in a row (boto3 clients are thread-safe).
+        def read(shard: int) -> list[dict[str, Any]]:
+            return list(self._query(what, partition("rule", shard)))
+
+        with ThreadPoolExecutor(min(8, shards), thread_name_prefix="revoker-dynamodb") as pool:
+            items = [item for found in pool.map(read, range(shards)) for item in found]
         return sorted(
             items, key=lambda item: (float(item["created_at"]["N"]), int(item["seq"]["N"]))
         )
